@@ -1,0 +1,84 @@
+"""Channel objects built from the configuration: SendGrid, Twilio, the file channel, or a
+third-party channel installed under the ``nurture.channels`` entry point group.
+
+``file`` (the default without provider keys) writes every message to ``<workspace>/outbox/``
+and says so loudly (once), so nobody mistakes a development run for real sending.
+A third-party channel class is built with ``Class.from_env(env)``, reading its own settings
+from the environment.
+"""
+
+from __future__ import annotations
+
+from channels.base import Channel
+from channels.errors import ChannelConfigError
+from engine.config import Config
+
+
+def _file(config: Config) -> Channel:
+    from channels.file import FileChannel
+    from channels.settings import FileSettings
+
+    folder = config.workspace / "outbox"
+    return FileChannel(FileSettings(directory=folder, inbound_domain=config.inbound_domain))
+
+
+def _sendgrid(config: Config) -> Channel:
+    from channels.sendgrid import SendgridChannel
+    from channels.settings import SendgridSettings
+
+    if config.sendgrid_api_key is None:
+        raise ChannelConfigError("NURTURE_EMAIL_CHANNEL=sendgrid needs SENDGRID_API_KEY")
+    settings = SendgridSettings(
+        api_key=config.sendgrid_api_key,
+        base_url=config.sendgrid_base_url,
+        inbound_domain=config.inbound_domain,
+        webhook_public_key=config.sendgrid_webhook_public_key,
+    )
+    return SendgridChannel(settings)
+
+
+def _twilio(config: Config) -> Channel:
+    from channels.settings import TwilioSettings
+    from channels.twilio import TwilioChannel
+
+    if not (config.twilio_account_sid and config.twilio_auth_token):
+        raise ChannelConfigError(
+            "NURTURE_SMS_CHANNEL=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+        )
+    settings = TwilioSettings(
+        account_sid=config.twilio_account_sid,
+        auth_token=config.twilio_auth_token,
+        base_url=config.twilio_base_url,
+        status_callback_url=f"{config.public_url}/webhooks/twilio/status",
+    )
+    return TwilioChannel(settings)
+
+
+def _build(config: Config, name: str) -> Channel:
+    if name == "sendgrid":
+        return _sendgrid(config)
+    if name == "twilio":
+        return _twilio(config)
+    if name == "file":
+        return _file(config)
+    from channels.registry import load_channel_class
+
+    cls = load_channel_class(name)  # ChannelConfigError when nobody registered it
+    if not hasattr(cls, "from_env"):
+        raise ChannelConfigError(f"channel {name!r} ({cls.__qualname__}) has no from_env(env)")
+    channel: Channel = cls.from_env(config.env)
+    return channel
+
+
+def build_channels(config: Config) -> dict[str, Channel]:
+    """``{"email": ..., "sms": ..., "whatsapp": ...}`` as the configuration asks."""
+    email = _build(config, config.email_channel)
+    if config.sms_channel == config.email_channel:
+        return {"email": email, "sms": email, "whatsapp": email}
+    sms = _build(config, config.sms_channel)
+    return {"email": email, "sms": sms, "whatsapp": sms}
+
+
+async def close_channels(channels: dict[str, Channel]) -> None:
+    for channel in {id(c): c for c in channels.values()}.values():
+        await channel.aclose()

@@ -1,0 +1,155 @@
+"""``nurture replies classify|evaluate`` and ``nurture report``: replies and the funnel."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Enrollment
+from engine.replies import RuleClassifier, evaluate, load_phrases, parse_samples
+from engine.report import ALL, METRICS, FunnelRow, campaigns_in, funnel
+from sequences.errors import InputError
+
+replies = typer.Typer(help="Reply intent: classify a reply, measure the classifier.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(replies, name="replies")
+    app.command("report")(report_command)
+
+
+@replies.command("classify")
+def classify_command(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The reply text (quoted history is ignored).")],
+    subject: Annotated[str | None, typer.Option(help="The reply's subject line.")] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="A header of the reply, 'Name: value' (repeatable)."),
+    ] = None,
+) -> None:
+    """Print the intent of a reply, its confidence and the reason."""
+    headers = dict(_header(h) for h in header or [])
+    classifier = RuleClassifier(load_phrases(ctx.obj.config.workspace))
+    verdict = classifier.classify(text, subject=subject, headers=headers)
+    console: Console = ctx.obj.console
+    console.print(f"[bold]{verdict.intent}[/bold]  confidence {verdict.confidence:.2f}")
+    console.print(f"reason: {verdict.reason}", markup=False, highlight=False)
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise InputError(f"--header {text!r}: expected 'Name: value'")
+    return name.strip(), value.strip()
+
+
+@replies.command("evaluate")
+def evaluate_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Labelled replies, JSON lines {text, intent}.")],
+    show_misses: Annotated[bool, typer.Option("--misses", help="List the misses too.")] = False,
+) -> None:
+    """Measure the rules on labelled replies: accuracy, precision and recall per intent."""
+    if not file.is_file():
+        raise InputError(f"{file}: no such file")
+    samples = parse_samples(file.read_text(encoding="utf-8").splitlines(), str(file))
+    result = evaluate(RuleClassifier(load_phrases(ctx.obj.config.workspace)), samples)
+    console: Console = ctx.obj.console
+    console.print(result.markdown(), markup=False, highlight=False)
+    if show_misses and result.misses:
+        console.print("\nMisses:\n")
+    for sample, verdict in result.misses if show_misses else ():
+        console.print(
+            f"- [{sample.lang}] {sample.text!r}: {sample.intent} -> {verdict.intent}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+ReportFormat = Literal["table", "json", "csv"]
+
+
+def report_command(
+    ctx: typer.Context,
+    campaign: Annotated[str | None, typer.Argument(help="One campaign (default: all).")] = None,
+    output: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="table (default), json or csv.")
+    ] = "table",
+) -> None:
+    """The funnel per campaign, step and variant: enrolled, sent, delivered, opened, clicked,
+    replied, interested, converted to candidate, bounced, unsubscribed, with rates."""
+    with ctx.obj.db.session() as session:
+        rows = funnel(session, campaign)
+        if campaign is not None and not rows:
+            _check_campaign(session, campaign)
+    console: Console = ctx.obj.console
+    if output == "json":
+        console.print_json(data=[row.as_dict() for row in rows])
+    elif output == "csv":
+        console.print(_csv(rows), end="", markup=False, highlight=False, soft_wrap=True)
+    elif not rows:
+        console.print("nothing recorded yet: run a campaign first (nurture run CAMPAIGN)")
+    for name in campaigns_in(rows) if output == "table" else ():
+        console.print(funnel_table([row for row in rows if row.campaign == name], name))
+
+
+def _check_campaign(session: Session, campaign: str) -> None:
+    known = session.scalars(select(Enrollment.campaign).distinct()).all()
+    if campaign not in known:
+        names = ", ".join(sorted(known)) or "none yet"
+        raise InputError(f"no campaign {campaign!r} has run (campaigns with enrollments: {names})")
+
+
+def _csv(rows: list[FunnelRow]) -> str:
+    buffer = io.StringIO()
+    rated = [m for m in METRICS if m not in ("enrolled", "sent")]
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["campaign", "step", "variant", *METRICS, *(f"{m}_rate" for m in rated)])
+    for row in rows:
+        rates = ["" if row.rate(m) is None else f"{row.rate(m):.4f}" for m in rated]
+        writer.writerow([row.campaign, row.step, row.variant, *map(row.count, METRICS), *rates])
+    return buffer.getvalue()
+
+
+_SHORT = {  # four letters: the table fits an 80-column terminal
+    **{"enrolled": "enrl", "delivered": "dlvd", "opened": "open", "clicked": "clck"},
+    **{"replied": "rply", "interested": "intr", "converted": "cand", "bounced": "bnce"},
+    "unsubscribed": "unsb",
+}
+
+
+def funnel_table(rows: list[FunnelRow], campaign: str) -> Table:
+    """The funnel of one campaign as a Rich table (used by `report` and the demo)."""
+    table = Table(
+        title=f"Funnel: {campaign}",
+        caption="rates per message sent (cand on the * row: per enrollment); "
+        "intr = interested replies, cand = converted to candidate",
+        box=None,
+        header_style="bold underline",
+        padding=(0, 1),
+        pad_edge=False,
+    )  # counts above rates: fits an 80-column terminal
+    table.add_column("step", no_wrap=True)
+    table.add_column("var", no_wrap=True)
+    for metric in METRICS:
+        table.add_column(_SHORT.get(metric, metric), justify="right", no_wrap=True, min_width=4)
+    for row in rows:
+        cells = [_cell(row, metric) for metric in METRICS]
+        style = "bold" if row.step == ALL else None
+        table.add_row(row.step or "-", row.variant or "-", *cells, style=style)
+    return table
+
+
+def _cell(row: FunnelRow, metric: str) -> str:
+    rate = row.rate(metric)
+    return f"{row.count(metric)}" if rate is None else f"{row.count(metric)}\n{rate:.0%}"

@@ -1,0 +1,226 @@
+"""``nurture run|serve|deploy|migrate|outbox|tasks``: running campaigns from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from engine.clock import Clock, clock_from_option
+from engine.models import OutboxMessage, Talent, Task
+from engine.runtime import Runtime
+from engine.tick import TickSummary
+
+NowOption = Annotated[
+    str | None, typer.Option("--now", help="Pretend it is this ISO time (simulation).")
+]
+outbox = typer.Typer(help="Inspect the outbox: planned, sent and in-doubt messages.")
+tasks = typer.Typer(help="Recruiter to-dos: task steps and follow-ups of interested replies.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("serve")(serve)
+    app.command("deploy")(deploy)
+    app.command("migrate")(migrate)
+    app.add_typer(outbox, name="outbox")
+    app.add_typer(tasks, name="tasks")
+
+
+def run(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Argument(help="Campaign id (see campaigns/*.yaml).")],
+    now: NowOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and print; write nothing, send nothing.")
+    ] = False,
+    prefect: Annotated[
+        bool, typer.Option(help="Run the tick as a Prefect flow (ephemeral, nothing to start).")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run one tick of a campaign now: enroll, advance, send, expire leases."""
+    clock = clock_from_option(now)
+    rt = Runtime.load(ctx.obj.config)
+    rt.campaign(campaign)
+    if prefect and not dry_run:
+        from engine.flows import campaign_tick
+
+        data = asyncio.run(campaign_tick(campaign, str(ctx.obj.config.workspace), now))
+        summary = data
+    else:
+        summary = _tick(ctx, rt, campaign, clock, dry_run=dry_run).as_dict()
+    _print_summary(ctx.obj.console, summary, as_json=as_json)
+
+
+def _tick(
+    ctx: typer.Context, rt: Runtime, campaign: str, clock: Clock, *, dry_run: bool
+) -> TickSummary:
+    from engine.adapters import build_channels, close_channels
+    from engine.tick import tick
+
+    async def once() -> TickSummary:
+        channels = {} if dry_run else build_channels(ctx.obj.config)
+        try:
+            return await tick(ctx.obj.db, rt, channels, campaign, clock=clock, dry_run=dry_run,
+                              resume_paused=True)  # fmt: skip
+        finally:
+            await close_channels(channels)
+
+    return asyncio.run(once())
+
+
+def _print_summary(console: Console, summary: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(summary, default=str))
+        return
+    sent = summary["dispatch"]
+    label = " (dry run: nothing written or sent)" if summary["dry_run"] else ""
+    console.print(f"[bold]{summary['campaign']}[/] at {summary['at']}{label}")
+    console.print(
+        f"enrolled {summary['enrolled']}, advanced {summary['advanced']}, planned "
+        f"{summary['planned']}, exited {summary['exited']}; sent {sent['sent']}, deferred "
+        f"{sent['deferred']}, retried {sent['retried']}, failed {sent['failed']}, cancelled "
+        f"{sent['cancelled']}, in doubt {summary['in_doubt']}"
+    )
+    if summary["paused"]:
+        console.print(f"[red]paused:[/] {summary['paused']}")
+    if summary["preview"]:
+        table = Table("due", "to", "step", "variant", "subject")
+        for row in summary["preview"]:
+            table.add_row(row["due_at"], row["to"], row["step"], row["variant"] or "",
+                          row["subject"] or "")  # fmt: skip
+        console.print(table)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address the webhook app listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the webhook app.")] = 8000,
+    schedules: Annotated[
+        bool, typer.Option(help="Run every campaign on its cron schedule (Prefect).")
+    ] = True,
+) -> None:
+    """Serve the webhook app, and every campaign on its cron schedule."""
+    import uvicorn
+
+    from engine.clock import system_clock
+    from engine.webapp import create_app
+
+    config = ctx.obj.config
+    app = create_app(config, ctx.obj.db, system_clock)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+
+    async def both() -> None:
+        jobs: list[Any] = [server.serve()]
+        if schedules:
+            from prefect import aserve
+
+            from engine.flows import deployments
+
+            jobs.append(aserve(*deployments(config, Runtime.load(config))))
+        await asyncio.gather(*jobs)
+
+    asyncio.run(both())
+
+
+def deploy(
+    ctx: typer.Context,
+    pool: Annotated[str, typer.Option("--pool", help="Prefect work pool (type: process).")],
+) -> None:
+    """Register one deployment per campaign on the Prefect server (PREFECT_API_URL)."""
+    from prefect.deployments.runner import adeploy
+    from prefect.types.entrypoint import EntrypointType
+
+    from engine.flows import deployments
+
+    config = ctx.obj.config
+    found = deployments(config, Runtime.load(config), pool=pool,
+                        entrypoint_type=EntrypointType.MODULE_PATH)  # fmt: skip
+    ids = asyncio.run(adeploy(*found, work_pool_name=pool, build=False, push=False,
+                              print_next_steps_message=False))  # fmt: skip
+    for deployment, deployment_id in zip(found, ids, strict=True):
+        ctx.obj.console.print(f"deployed campaign-tick/{deployment.name} ({deployment_id})")
+    ctx.obj.console.print(f"start a worker on each machine: prefect worker start --pool {pool}")
+
+
+def migrate(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Argument(help="Campaign id.")],
+    now: NowOption = None,
+) -> None:
+    """Move in-flight enrollments to the sequence's current version where their step exists."""
+    from engine.enrollments import migrate as migrate_enrollments
+
+    rt = Runtime.load(ctx.obj.config)
+    rt.campaign(campaign)
+    with ctx.obj.db.session(immediate=True) as session:
+        result = migrate_enrollments(session, rt.workspace, campaign, now=clock_from_option(now)())
+    console: Console = ctx.obj.console
+    console.print(f"moved {result.moved} enrollment(s) to the current version")
+    for enrollment_id, why in result.kept:
+        console.print(f"kept enrollment {enrollment_id} on its version: {why}")
+
+
+@outbox.command("list")
+def outbox_list(
+    ctx: typer.Context,
+    in_doubt: Annotated[
+        bool, typer.Option("--in-doubt", help="Only claims whose outcome is unknown.")
+    ] = False,
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+) -> None:
+    """List outbox messages, newest first."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if in_doubt:
+        query = query.where(OutboxMessage.status == "in_doubt")
+    if campaign:
+        query = query.where(OutboxMessage.campaign == campaign)
+    table = Table("message id", "campaign", "step", "to", "status", "due", "claimed", "error")
+    with ctx.obj.db.session() as session:
+        for row in session.scalars(query):
+            table.add_row(row.message_id, row.campaign, row.step_id, row.to, row.status,
+                          f"{row.due_at:%Y-%m-%d %H:%M}",
+                          f"{row.claimed_at:%Y-%m-%d %H:%M}" if row.claimed_at else "",
+                          row.error or "")  # fmt: skip
+    ctx.obj.console.print(table)
+
+
+@tasks.command("list")
+def tasks_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include completed tasks.")] = False,
+) -> None:
+    """List open recruiter tasks (oldest due first)."""
+    from engine.tasks import open_tasks
+
+    table = Table("id", "due", "talent", "campaign", "title", "done")
+    with ctx.obj.db.session() as session:
+        for task in open_tasks(session, include_done=all_):
+            talent = session.get(Talent, task.talent_id) if task.talent_id else None
+            who = (talent.full_name or talent.email or talent.phone or "") if talent else ""
+            table.add_row(str(task.id), f"{task.due_at:%Y-%m-%d %H:%M}" if task.due_at else "",
+                          who, task.campaign or "", task.title,
+                          f"{task.completed_at:%Y-%m-%d}" if task.completed_at else "")  # fmt: skip
+    ctx.obj.console.print(table)
+
+
+@tasks.command("done")
+def tasks_done(
+    ctx: typer.Context,
+    task_id: Annotated[int, typer.Argument(help="Task id (see `nurture tasks list`).")],
+    now: NowOption = None,
+) -> None:
+    """Complete a task; a waiting enrollment moves on (its `completed` branch)."""
+    from engine.tasks import complete_task
+
+    rt = Runtime.load(ctx.obj.config)
+    with ctx.obj.db.session(immediate=True) as session:
+        task: Task = complete_task(session, task_id, now=clock_from_option(now)(), rt=rt)
+        ctx.obj.console.print(f"task {task.id} done: {task.title}")

@@ -1,0 +1,167 @@
+"""``nurture talents import|show|forget|export``: the talent base from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from engine.clock import clock_from_option
+from engine.privacy import export, forget
+from engine.talents import ImportReport, find_talent, import_talents, read_csv
+from sequences.errors import InputError
+
+talents = typer.Typer(help="Import, inspect, erase and export people in the talent base.")
+
+NowOption = Annotated[
+    str | None, typer.Option("--now", help="Pretend it is this ISO time (simulation).")
+]
+AddressArgument = Annotated[str, typer.Argument(help="The talent's email (or phone).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(talents, name="talents")
+
+
+@talents.command("import")
+def import_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file (comma, semicolon or tab separated).")],
+    region: Annotated[
+        str | None,
+        typer.Option(help="Country for phone numbers written without +prefix, e.g. DE."),
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Where these people come from.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and count; write nothing.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Import talents from a CSV file; people already known (same email or phone) are merged."""
+    if not file.is_file():
+        raise InputError(f"{file}: no such file")
+    data = file.read_bytes()
+    _, rows = read_csv(data)
+    total = max(data.count(b"\n"), 1)
+    console: Console = ctx.obj.console
+    with ctx.obj.db.session() as session, _progress(console, total) as bar:
+        task = bar.add_task("importing", total=total)
+        report = import_talents(
+            session,
+            rows,
+            now=clock_from_option(now)(),
+            region=region.upper() if region else None,
+            source_name=source or file.name,
+            progress=lambda n: bar.advance(task, n),
+        )
+        if dry_run:
+            session.rollback()
+    _print_report(console, file, report, dry_run)
+
+
+def _progress(console: Console, total: int) -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=total < 5000,
+    )
+
+
+def _print_report(console: Console, file: Path, report: ImportReport, dry_run: bool) -> None:
+    would = "would be " if dry_run else ""
+    console.print(
+        f"{file.name}: {report.created} {would}created, {report.updated} {would}updated, "
+        f"{report.unchanged} unchanged, {report.duplicates} duplicate rows merged, "
+        f"{len(report.rejected)} rejected",
+        highlight=False,
+    )
+    for line, reason in report.rejected:
+        console.print(
+            f"  {file.name}:{line}: {reason}", markup=False, highlight=False, soft_wrap=True
+        )
+    if dry_run:
+        console.print("dry run: nothing was written")
+
+
+@talents.command("show")
+def show_command(ctx: typer.Context, address: AddressArgument) -> None:
+    """Show a talent's profile and timeline."""
+    with ctx.obj.db.session() as session:
+        data = export(session, address)
+    print_talent(ctx.obj.console, data)
+
+
+def print_talent(console: Console, data: dict[str, Any]) -> None:
+    """A talent's profile and timeline, from ``engine.privacy.export`` data."""
+    talent = data["talent"]
+    profile = Table.grid(padding=(0, 2))
+    for key in ("email", "phone", "first_name", "last_name", "stage", "company", "title"):
+        profile.add_row(key, str(talent[key] or ""))
+    for key in ("city", "country", "timezone", "source", "last_contacted_at"):
+        profile.add_row(key, str(talent[key] or ""))
+    profile.add_row("tags", ", ".join(data["tags"]))
+    profile.add_row("skills", ", ".join(data["skills"]))
+    opted_out = [ch for ch in ("email", "sms", "whatsapp") if talent[f"{ch}_opted_out_at"]]
+    profile.add_row("opted out", ", ".join(opted_out) or "-")
+    console.print(profile)
+    timeline = Table(title="timeline", box=None, header_style="bold underline")
+    timeline.add_column("when (UTC)", no_wrap=True)
+    timeline.add_column("what", no_wrap=True)
+    timeline.add_column("campaign", no_wrap=True, overflow="ellipsis", max_width=16)
+    timeline.add_column("step", no_wrap=True)
+    timeline.add_column("detail", overflow="fold", ratio=1)
+    for event in data["timeline"]:
+        timeline.add_row(
+            event["occurred_at"][:16].replace("T", " "),
+            event["kind"],
+            event["campaign"] or "",
+            event["step_id"] or "",
+            event["detail"] or "",
+        )
+    console.print(timeline)
+
+
+@talents.command("forget")
+def forget_command(
+    ctx: typer.Context,
+    address: AddressArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    now: NowOption = None,
+) -> None:
+    """Erase a person (GDPR): personal data and timeline details go, a hashed suppression stays."""
+    with ctx.obj.db.session() as session:
+        find_talent(session, address)  # fail before asking
+    if not yes:
+        typer.confirm(f"Erase {address} for good?", abort=True)
+    with ctx.obj.db.session() as session:
+        tombstone = forget(session, address, now=clock_from_option(now)())
+    ctx.obj.console.print(
+        f"erased talent #{tombstone}; the address is suppressed and will never be contacted again"
+    )
+
+
+@talents.command("export")
+def export_command(
+    ctx: typer.Context,
+    address: AddressArgument,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON here instead of stdout.")
+    ] = None,
+) -> None:
+    """Everything held on a person, as JSON (GDPR access request)."""
+    with ctx.obj.db.session() as session:
+        text = json.dumps(export(session, address), indent=2, ensure_ascii=False, default=str)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        ctx.obj.console.print(f"wrote {out}")

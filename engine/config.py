@@ -1,0 +1,79 @@
+"""Configuration, read once at the entry point and passed down; never a module global."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+
+ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("NURTURE_WORKSPACE", "the recruiter workspace folder (default: the current folder)"),
+    ("NURTURE_DATABASE_URL", "SQLAlchemy URL; default `sqlite:///<workspace>/nurture.db`"),
+    ("NURTURE_PUBLIC_URL", "public base URL of the webhook app (links, Twilio signatures)"),
+    ("NURTURE_API_KEY", "bearer key for `/api/*`"),
+    ("NURTURE_SECRET_KEY", "key signing unsubscribe links (default: `<workspace>/.nurture/`)"),
+    ("SENDGRID_API_KEY", "SendGrid sending key"),
+    ("SENDGRID_WEBHOOK_PUBLIC_KEY", "SendGrid Event Webhook signature verification key"),
+    ("NURTURE_INBOUND_DOMAIN", "reply-to domain routed to SendGrid Inbound Parse"),
+    ("NURTURE_INBOUND_SECRET", "shared secret in the Inbound Parse webhook URL"),
+    ("TWILIO_ACCOUNT_SID", "Twilio account"),
+    ("TWILIO_AUTH_TOKEN", "Twilio auth token: sending and webhook signatures"),
+    ("NURTURE_SENDGRID_BASE_URL", "SendGrid API base URL (a local fake provider)"),
+    ("NURTURE_TWILIO_BASE_URL", "Twilio API base URL (a local fake provider)"),
+    ("NURTURE_EMAIL_CHANNEL", "`sendgrid` or `file` (default: sendgrid when a key is set)"),
+    ("NURTURE_SMS_CHANNEL", "`twilio` or `file` (default: twilio when a token is set)"),
+)
+"""Every variable nurture reads, with its meaning (docs/reference is generated from it)."""
+
+
+def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:
+    value = env.get(name)
+    return SecretStr(value) if value else None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the process needs to know, from ``--workspace`` and the environment."""
+
+    workspace: Path
+    database_url: str
+    public_url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr | None = None
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_webhook_public_key: str | None = None
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    inbound_domain: str | None = None
+    inbound_secret: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_base_url: str | None = None
+    email_channel: str = "file"
+    sms_channel: str = "file"
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, workspace: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+        env = dict(os.environ if env is None else env)
+        root = (workspace or Path(env.get("NURTURE_WORKSPACE") or ".")).resolve()
+        return cls(
+            workspace=root,
+            database_url=env.get("NURTURE_DATABASE_URL") or f"sqlite:///{root / 'nurture.db'}",
+            public_url=(env.get("NURTURE_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            api_key=_secret(env, "NURTURE_API_KEY"),
+            sendgrid_api_key=_secret(env, "SENDGRID_API_KEY"),
+            sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
+            sendgrid_base_url=(env.get("NURTURE_SENDGRID_BASE_URL") or cls.sendgrid_base_url),
+            inbound_domain=env.get("NURTURE_INBOUND_DOMAIN") or None,
+            inbound_secret=_secret(env, "NURTURE_INBOUND_SECRET"),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+            twilio_auth_token=_secret(env, "TWILIO_AUTH_TOKEN"),
+            twilio_base_url=env.get("NURTURE_TWILIO_BASE_URL") or None,
+            email_channel=env.get("NURTURE_EMAIL_CHANNEL")
+            or ("sendgrid" if env.get("SENDGRID_API_KEY") else "file"),
+            sms_channel=env.get("NURTURE_SMS_CHANNEL")
+            or ("twilio" if env.get("TWILIO_AUTH_TOKEN") else "file"),
+            env=env,
+        )

@@ -1,0 +1,152 @@
+"""Prefect: one async flow per campaign tick, made of coarse batch tasks.
+
+    campaign_tick(campaign)
+      expire_leases  -> claims whose lease ran out become in_doubt
+      enroll         -> the audience, in one INSERT ... SELECT
+      advance        -> due enrollments, one transaction per 1,000
+      dispatch       -> the outbox, in concurrent batches (never one task per message)
+
+Tasks retry only on transient errors (a locked or lost database connection, a provider's
+429/5xx that escaped the channel's own retries); a definition or configuration error
+fails the run at once. Prefect is imported here only, so the engine runs without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from channels.base import Channel
+from channels.errors import TransientError
+from engine.adapters import build_channels, close_channels
+from engine.clock import Clock, clock_from_option
+from engine.config import Config
+from engine.db import Database
+from engine.outbox import DispatchReport, dispatch
+from engine.runtime import Runtime
+from engine.tick import TickSummary, advance_step, enroll_step, expire_step, pause_state
+
+TRANSIENT = (OperationalError, TransientError, TimeoutError, ConnectionError)
+
+
+def transient_only(_task: Any, _run: Any, state: Any) -> bool:
+    """Prefect's retry condition: retry a task only when it failed on a transient error."""
+    error = state.data
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, TRANSIENT)
+
+
+RETRY_DELAYS: list[float] = [2, 10, 30]
+
+
+@task(
+    name="expire-leases",
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+)
+def expire_task(db: Database, rt: Runtime, clock: Clock) -> int:
+    return expire_step(db, rt, now=clock())
+
+
+@task(
+    name="enroll",
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+)
+def enroll_task(db: Database, rt: Runtime, campaign: str, clock: Clock) -> int:
+    return enroll_step(db, rt, campaign, now=clock())
+
+
+@task(
+    name="advance",
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+)
+def advance_task(db: Database, rt: Runtime, campaign: str, clock: Clock) -> TickSummary:
+    summary = TickSummary(campaign, clock())
+    advance_step(db, rt, campaign, now=summary.at, summary=summary)
+    return summary
+
+
+@task(
+    name="dispatch",
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+)
+async def dispatch_task(
+    db: Database, rt: Runtime, channels: Mapping[str, Channel], campaign: str, clock: Clock
+) -> DispatchReport:
+    return await dispatch(db, rt, channels, campaign, clock=clock)
+
+
+async def run_tick(
+    db: Database, rt: Runtime, channels: Mapping[str, Channel], campaign: str, clock: Clock
+) -> TickSummary:
+    """The tick's steps as Prefect tasks (inside a flow run)."""
+    summary = TickSummary(campaign, clock())
+    rt.campaign(campaign)
+    summary.in_doubt = expire_task(db, rt, clock)
+    summary.paused = pause_state(db, campaign, now=summary.at, resume_paused=False)
+    if summary.paused is not None:
+        return summary
+    summary.enrolled = enroll_task(db, rt, campaign, clock)
+    advanced = advance_task(db, rt, campaign, clock)
+    summary.advanced, summary.planned = advanced.advanced, advanced.planned
+    summary.exited = advanced.exited
+    summary.dispatch = await dispatch_task(db, rt, channels, campaign, clock)
+    summary.paused = summary.dispatch.paused
+    return summary
+
+
+@flow(name="campaign-tick", log_prints=True)
+async def campaign_tick(
+    campaign: str, workspace: str | None = None, now: str | None = None
+) -> dict[str, Any]:
+    """One tick of ``campaign``: what a deployment runs on the campaign's cron schedule."""
+    config = Config.load(Path(workspace) if workspace else None)
+    db = Database(config.database_url)
+    channels = build_channels(config)
+    try:
+        rt = Runtime.load(config)
+        summary = await run_tick(db, rt, channels, campaign, clock_from_option(now))
+    finally:
+        await close_channels(channels)
+        db.dispose()
+    return summary.as_dict()
+
+
+def deployments(
+    config: Config, rt: Runtime, *, pool: str | None = None, entrypoint_type: Any = None
+) -> list[Any]:
+    """One deployment per campaign, on the campaign's cron schedule and time zone."""
+    from prefect.schedules import Cron
+
+    result = []
+    for campaign_id, campaign in sorted(rt.workspace.campaigns.items()):
+        schedule = Cron(campaign.schedule.cron, timezone=campaign.schedule.timezone)
+        result.append(
+            campaign_tick.to_deployment(
+                name=campaign_id,
+                schedules=[schedule],
+                parameters={"campaign": campaign_id, "workspace": str(config.workspace)},
+                work_pool_name=pool,
+                tags=["nurture", f"campaign:{campaign_id}"],
+                concurrency_limit=1,
+                **({"entrypoint_type": entrypoint_type} if entrypoint_type else {}),
+            )
+        )
+    return result

@@ -1,0 +1,327 @@
+"""The enrollment state machine: a pure function from (sequence, state, talent, trigger, now)
+to a new state and the decisions the caller performs. No I/O, no clock of its own.
+
+States: ``pending`` (enter ``step_id`` once due), ``sending`` (the step's message is in the
+outbox), ``waiting`` (at ``step_id`` for an event, a task or the timeout at ``due_at``),
+``exited``.
+
+Rules, in the order they apply:
+- Entering a step whose ``if`` guard is false skips it (``Skip``); a skipped step then
+  takes its next branch, else its first ``after`` branch at once (no waiting), else falls
+  through to the step written after it, else exits ``completed``.
+- A message step plans a ``Send`` for the next opening of the send window; once sent,
+  its ``after`` timeouts count from the actual send time. A step with a plain next branch
+  (no ``when``/``after``) moves on as soon as it is sent; a step with no branch falls
+  through. A task step creates a ``CreateTask`` and waits for ``completed``.
+- An event is matched against the current step's ``when`` branches: an exact match first
+  (``replied.interested``), then the generic one (``replied`` matches every intent), each
+  in list order. Without a match, an event whose kind is in ``stop_on`` exits with that
+  kind as the outcome; ``failed`` (a permanent delivery failure) always exits ``failed``.
+- ``wait`` in a branch parks the enrollment until the wait is over, then goes to ``goto``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal, assert_never
+
+from engine.calendar import SendCalendar
+from sequences.model import (
+    EmailStep,
+    EventBranch,
+    NextBranch,
+    Sequence,
+    SmsStep,
+    TaskStep,
+    TimeoutBranch,
+    WhatsappStep,
+)
+from sequences.templates import evaluate_guard
+
+Status = Literal["pending", "sending", "waiting", "exited"]
+AnyStep = EmailStep | SmsStep | WhatsappStep | TaskStep
+AnyBranch = EventBranch | TimeoutBranch | NextBranch
+
+
+@dataclass(frozen=True)
+class State:
+    status: Status
+    step_id: str | None
+    due_at: datetime | None = None
+    step_sent_at: datetime | None = None
+    wait_goto: str | None = None
+    outcome: str | None = None
+
+
+# --- triggers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Due:
+    """The clock reached ``due_at`` (enter a pending step, or a timeout)."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The current step's message went out at ``at``."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    """An engagement: ``replied.interested``, ``opened``, ``completed``, ``unsubscribed``..."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """The current step's message was withdrawn before sending (opted out at claim time)."""
+
+    reason: str
+
+
+Trigger = Due | Sent | Event | NotSent
+
+
+# --- decisions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendStep:
+    step_id: str
+    channel: str
+    not_before: datetime
+
+
+@dataclass(frozen=True)
+class SkipStep:
+    step_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreateTask:
+    step_id: str
+    title: str
+    body: str | None
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WaitUntil:
+    until: datetime
+    goto: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Goto:
+    step_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Exit:
+    outcome: str
+
+
+@dataclass(frozen=True)
+class SetStage:
+    stage: str
+
+
+@dataclass(frozen=True)
+class SetTags:
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+
+
+Decision = SendStep | SkipStep | CreateTask | WaitUntil | Goto | Exit | SetStage | SetTags
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: State
+    decisions: tuple[Decision, ...] = ()
+
+
+# --- the machine --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one call works with; ``budget`` stops a goto loop of skipped steps."""
+
+    sequence: Sequence
+    context: Mapping[str, Any]
+    now: datetime
+    calendar: SendCalendar
+    budget: int
+
+
+def start(sequence: Sequence, step_id: str | None = None, *, now: datetime) -> State:
+    """The state of a new enrollment: due at once on its first step."""
+    return State("pending", step_id or sequence.steps[0].id, due_at=now)
+
+
+def advance(
+    sequence: Sequence,
+    state: State,
+    context: Mapping[str, Any],
+    trigger: Trigger,
+    *,
+    now: datetime,
+    calendar: SendCalendar,
+) -> Transition:
+    """The next state of an enrollment given ``trigger``, and the decisions to carry out."""
+    run = _Run(sequence, context, now, calendar, budget=2 * len(sequence.steps) + 4)
+    if state.status == "exited" or state.step_id is None:
+        return Transition(state)
+    step = sequence.step(state.step_id)
+    match trigger:
+        case Due():
+            return _on_due(run, state, step)
+        case Sent(at=at):
+            if state.status != "sending":
+                return Transition(state)
+            return _after_send(run, replace(state, step_sent_at=at), step)
+        case Event(name=name):
+            return _on_event(run, state, step, name)
+        case NotSent(reason=reason):
+            if state.status != "sending":
+                return Transition(state)
+            return _chain(SkipStep(step.id, reason), _after_skip(run, state, step))
+        case _:
+            assert_never(trigger)
+
+
+def _chain(first: Decision | tuple[Decision, ...], then: Transition) -> Transition:
+    head = first if isinstance(first, tuple) else (first,)
+    return Transition(then.state, head + then.decisions)
+
+
+def _on_due(run: _Run, state: State, step: AnyStep) -> Transition:
+    if state.due_at is None or state.due_at > run.now:
+        return Transition(state)
+    if state.status == "pending":
+        return _enter(run, step.id)
+    if state.status != "waiting":
+        return Transition(state)
+    if state.wait_goto is not None:
+        return _chain(Goto(state.wait_goto, "wait over"), _enter(run, state.wait_goto))
+    branch = _due_timeout(run, state, step)
+    return Transition(state) if branch is None else _take(run, state, branch, "timeout")
+
+
+def _due_timeout(run: _Run, state: State, step: AnyStep) -> TimeoutBranch | None:
+    since = state.step_sent_at or run.now
+    due = [
+        (run.calendar.add(since, branch.after), index, branch)
+        for index, branch in enumerate(step.on)
+        if isinstance(branch, TimeoutBranch)
+    ]
+    ready = sorted((at, index, branch) for at, index, branch in due if at <= run.now)
+    return ready[0][2] if ready else None
+
+
+def _next_timeout(run: _Run, since: datetime, step: AnyStep) -> datetime | None:
+    deadlines = [
+        run.calendar.add(since, branch.after)
+        for branch in step.on
+        if isinstance(branch, TimeoutBranch)
+    ]
+    return min(deadlines) if deadlines else None
+
+
+def _enter(run: _Run, step_id: str) -> Transition:
+    if run.budget <= 0:
+        return Transition(State("exited", step_id, outcome="loop"), (Exit("loop"),))
+    run = replace(run, budget=run.budget - 1)
+    step = run.sequence.step(step_id)
+    if step.if_ is not None and not evaluate_guard(step.if_, run.context):
+        waiting = State("waiting", step.id, step_sent_at=run.now)
+        return _chain(SkipStep(step.id, "guard false"), _after_skip(run, waiting, step))
+    match step:
+        case EmailStep() | SmsStep() | WhatsappStep():
+            send = SendStep(step.id, step.channel, run.calendar.next_open(run.now))
+            return Transition(State("sending", step.id), (send,))
+        case TaskStep():
+            due = run.calendar.add(run.now, step.due) if step.due else None
+            task = CreateTask(step.id, step.title, step.body, due)
+            timeout = _next_timeout(run, run.now, step)
+            state = State("waiting", step.id, due_at=timeout, step_sent_at=run.now)
+            return Transition(state, (task,))
+        case _:
+            assert_never(step)
+
+
+def _after_send(run: _Run, state: State, step: AnyStep) -> Transition:
+    sent_at = state.step_sent_at or run.now
+    nexts = [branch for branch in step.on if isinstance(branch, NextBranch)]
+    if nexts:
+        return _take(run, state, nexts[0], "sent")
+    if any(isinstance(branch, TimeoutBranch | EventBranch) for branch in step.on):
+        timeout = _next_timeout(run, sent_at, step)
+        return Transition(State("waiting", step.id, due_at=timeout, step_sent_at=sent_at))
+    return _fall_through(run, step)
+
+
+def _after_skip(run: _Run, state: State, step: AnyStep) -> Transition:
+    for kind in (NextBranch, TimeoutBranch):
+        branches = [branch for branch in step.on if isinstance(branch, kind)]
+        if branches:
+            return _take(run, state, branches[0], "skipped")
+    return _fall_through(run, step)
+
+
+def _fall_through(run: _Run, step: AnyStep) -> Transition:
+    following = run.sequence.next_step_id(step.id)
+    if following is None:
+        return Transition(State("exited", step.id, outcome="completed"), (Exit("completed"),))
+    return _chain(Goto(following, "next step"), _enter(run, following))
+
+
+def _on_event(run: _Run, state: State, step: AnyStep, name: str) -> Transition:
+    branch = match_branch(step, name)
+    if branch is not None:
+        return _take(run, state, branch, name)
+    kind = name.split(".", 1)[0]
+    if name == "completed" and isinstance(step, TaskStep) and state.status == "waiting":
+        return _after_send(run, replace(state, step_sent_at=run.now), step)
+    if kind in run.sequence.settings.stop_on or kind == "failed":
+        return Transition(replace(state, status="exited", outcome=kind), (Exit(kind),))
+    return Transition(state)
+
+
+def match_branch(step: AnyStep, name: str) -> EventBranch | None:
+    """The branch an event takes: exact ``when`` first, then the generic ``replied``."""
+    events = [branch for branch in step.on if isinstance(branch, EventBranch)]
+    for wanted in (name, name.split(".", 1)[0]):
+        for branch in events:
+            if branch.when == wanted:
+                return branch
+    return None
+
+
+def _take(run: _Run, state: State, branch: AnyBranch, reason: str) -> Transition:
+    effects: list[Decision] = []
+    if branch.set is not None and branch.set.stage is not None:
+        effects.append(SetStage(branch.set.stage))
+    if branch.set is not None and branch.set.tags is not None:
+        effects.append(SetTags(branch.set.tags.add, branch.set.tags.remove))
+    if branch.wait is not None:
+        until = run.calendar.add(run.now, branch.wait)
+        waiting = State("waiting", state.step_id, due_at=until, wait_goto=branch.goto)
+        return Transition(waiting, (*effects, WaitUntil(until, branch.goto, reason)))
+    if branch.goto is not None:
+        return _chain((*effects, Goto(branch.goto, reason)), _enter(run, branch.goto))
+    if branch.exit is not None:
+        exited = replace(state, status="exited", outcome=branch.exit, due_at=None)
+        return Transition(exited, (*effects, Exit(branch.exit)))
+    if isinstance(branch, EventBranch) or state.step_id is None:
+        return Transition(state, tuple(effects))
+    return _chain(tuple(effects), _fall_through(run, run.sequence.step(state.step_id)))

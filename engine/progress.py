@@ -1,0 +1,302 @@
+"""Moving one enrollment: run the interpreter on a trigger and carry out its decisions.
+
+The caller owns the transaction; everything here happens inside it. With a ``Runtime``
+(a campaign tick) a ``SendStep`` renders and plans the outbox row at once; without one
+(a webhook applying an event) the enrollment is left ``pending`` on that step, due now,
+and the next tick plans it with the campaign's sender and links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, assert_never
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine import interpreter as machine
+from engine.calendar import calendar_for
+from engine.interpreter import (
+    CreateTask,
+    Decision,
+    Exit,
+    Goto,
+    SendStep,
+    SetStage,
+    SetTags,
+    SkipStep,
+    State,
+    Transition,
+    Trigger,
+    WaitUntil,
+)
+from engine.models import Enrollment, OutboxMessage, Suppression, Talent, TalentLabel, Task
+from engine.planning import address, plan_message
+from engine.runtime import Runtime, load_document, render_context, talent_context
+from engine.stages import change_stage
+from engine.talents import address_hash, is_suppressed
+from engine.timeline import record
+from sequences.document import SequenceDocument
+from sequences.model import EmailStep, SmsStep, WhatsappStep
+
+
+def state_of(enrollment: Enrollment) -> State:
+    return State(
+        status=enrollment.status,  # type: ignore[arg-type]
+        step_id=enrollment.step_id,
+        due_at=enrollment.due_at,
+        step_sent_at=enrollment.step_sent_at,
+        wait_goto=enrollment.wait_goto,
+        outcome=enrollment.outcome,
+    )
+
+
+def _store(enrollment: Enrollment, state: State, now: datetime) -> None:
+    enrollment.status, enrollment.step_id = state.status, state.step_id
+    enrollment.due_at, enrollment.step_sent_at = state.due_at, state.step_sent_at
+    enrollment.wait_goto, enrollment.outcome = state.wait_goto, state.outcome
+    enrollment.updated_at = now
+    if state.status == "exited" and enrollment.exited_at is None:
+        enrollment.exited_at = now
+
+
+def _context(rt: Runtime | None, enrollment: Enrollment, talent: Talent) -> dict[str, Any]:
+    if rt is not None and enrollment.campaign in rt.workspace.campaigns:
+        return render_context(rt, rt.campaign(enrollment.campaign), talent)
+    return {"talent": talent_context(talent)}
+
+
+def step_enrollment(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    trigger: Trigger,
+    *,
+    now: datetime,
+    rt: Runtime | None = None,
+) -> Transition:
+    """Feed ``trigger`` to the interpreter for this enrollment and perform the decisions."""
+    doc = rt.document(session, enrollment.content_hash) if rt else None
+    doc = doc or load_document(session, enrollment.content_hash)
+    calendar = calendar_for(doc.sequence.settings, talent.timezone)
+    context = _context(rt, enrollment, talent)
+    transition = machine.advance(
+        doc.sequence, state_of(enrollment), context, trigger, now=now, calendar=calendar
+    )
+    return _perform(session, enrollment, talent, doc, transition, now=now, rt=rt)
+
+
+def _perform(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    doc: SequenceDocument,
+    transition: Transition,
+    *,
+    now: datetime,
+    rt: Runtime | None,
+) -> Transition:
+    for decision in transition.decisions:
+        if isinstance(decision, SendStep):
+            return _send(session, enrollment, talent, doc, transition, decision, now=now, rt=rt)
+        if isinstance(decision, Goto):
+            enrollment.step_id = decision.step_id  # later records name the step they are about
+        _apply(session, enrollment, talent, decision, now=now)
+    _store(enrollment, transition.state, now)
+    return transition
+
+
+def _send(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    doc: SequenceDocument,
+    transition: Transition,
+    send: SendStep,
+    *,
+    now: datetime,
+    rt: Runtime | None,
+) -> Transition:
+    """The last decision of a chain: plan the message, or report why it cannot go."""
+    if (reason := unreachable(session, talent, send.channel)) is not None:
+        _store(enrollment, transition.state, now)
+        return not_sent(session, enrollment, talent, reason, now=now, rt=rt)
+    if rt is None or enrollment.campaign not in rt.workspace.campaigns:
+        _store(enrollment, State("pending", send.step_id, due_at=now), now)
+        return transition
+    step = doc.sequence.step(send.step_id)
+    assert isinstance(step, EmailStep | SmsStep | WhatsappStep)
+    if _already_planned(session, enrollment, step.id):
+        _store(enrollment, transition.state, now)
+        return step_enrollment(
+            session, enrollment, talent, machine.NotSent("already sent"), now=now, rt=rt
+        )
+    plan_message(session, rt, enrollment, talent, doc, step, due_at=send.not_before, now=now)
+    if (known := _lookups(session)) is not None:
+        known.planned.add((enrollment.id, step.id))
+    _store(enrollment, transition.state, now)
+    return transition
+
+
+HARD_STOPS = ("do_not_contact", "suppressed", "erased")
+
+
+def not_sent(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    reason: str,
+    *,
+    now: datetime,
+    rt: Runtime | None,
+) -> Transition:
+    """The current step's message cannot go: skip the step, or exit when nobody may write."""
+    if reason not in HARD_STOPS:
+        return step_enrollment(session, enrollment, talent, machine.NotSent(reason), now=now, rt=rt)
+    skipped = SkipStep(enrollment.step_id or "", reason)
+    _apply(session, enrollment, talent, skipped, now=now)
+    _apply(session, enrollment, talent, Exit(reason), now=now)
+    exited = State("exited", enrollment.step_id, outcome=reason)
+    _store(enrollment, exited, now)
+    return Transition(exited, (skipped, Exit(reason)))
+
+
+_LOOKUPS = "nurture.lookups"
+
+
+@dataclass
+class Lookups:
+    """Batch answers kept in ``session.info`` so that advancing N enrollments costs a few
+    queries, not N: suppressed addresses, and the steps already in the outbox."""
+
+    addresses: set[str] = field(default_factory=set)  # the addresses looked up
+    suppressed: set[str] = field(default_factory=set)
+    planned: set[tuple[int, str]] = field(default_factory=set)
+    enrollments: set[int] = field(default_factory=set)
+
+
+def prefetch(session: Session, enrollments: list[Enrollment], talents: list[Talent]) -> None:
+    """Answer, for this batch, what ``unreachable`` and the planner would ask one by one."""
+    addresses = {a for t in talents for a in (t.email, t.phone) if a}
+    hashes = {address_hash(a): a for a in addresses}
+    found = session.scalars(
+        select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
+    )
+    ids = [e.id for e in enrollments]
+    planned = session.execute(
+        select(OutboxMessage.enrollment_id, OutboxMessage.step_id).where(
+            OutboxMessage.enrollment_id.in_(ids)
+        )
+    )
+    session.info[_LOOKUPS] = Lookups(
+        addresses, {hashes[h] for h in found}, {(e, s) for e, s in planned}, set(ids)
+    )
+
+
+def _lookups(session: Session) -> Lookups | None:
+    found = session.info.get(_LOOKUPS)
+    return found if isinstance(found, Lookups) else None
+
+
+def _already_planned(session: Session, enrollment: Enrollment, step_id: str) -> bool:
+    known = _lookups(session)
+    if known is not None and enrollment.id in known.enrollments:
+        return (enrollment.id, step_id) in known.planned
+    found = session.scalar(
+        select(OutboxMessage.id).where(
+            OutboxMessage.enrollment_id == enrollment.id, OutboxMessage.step_id == step_id
+        )
+    )
+    return found is not None
+
+
+def _suppressed(session: Session, address: str) -> bool:
+    known = _lookups(session)
+    if known is not None and address in known.addresses:
+        return address in known.suppressed
+    return is_suppressed(session, address)
+
+
+def unreachable(session: Session, talent: Talent, channel: str) -> str | None:
+    """Why ``talent`` may not get a message on ``channel`` now, or None when they may."""
+    if talent.erased_at is not None:
+        return "erased"
+    if talent.stage == "do_not_contact":
+        return "do_not_contact"
+    if talent.opted_out(channel):
+        return "opted_out"
+    to = address(talent, channel)
+    if not to:
+        return "no_address"
+    if _suppressed(session, to):
+        return "suppressed"
+    return None
+
+
+def _apply(
+    session: Session, enrollment: Enrollment, talent: Talent, decision: Decision, *, now: datetime
+) -> None:
+    where: dict[str, Any] = {"at": now, "talent_id": talent.id, "enrollment": enrollment}
+    match decision:
+        case SkipStep(step_id=step_id, reason=reason):
+            record(session, "skipped", step_id=step_id, data={"reason": reason}, **where)
+        case CreateTask(step_id=step_id, title=title, body=body, due_at=due_at):
+            _task(session, enrollment, talent, step_id, title, body, due_at, now)
+        case WaitUntil(until=until, goto=goto, reason=reason):
+            data = {"until": until.isoformat(), "goto": goto, "reason": reason}
+            record(session, "waited", step_id=enrollment.step_id, data=data, **where)
+        case Goto():
+            pass  # the step entered next records itself (planned, skipped, task_created)
+        case Exit(outcome=outcome):
+            record(
+                session, "exited", step_id=enrollment.step_id, data={"outcome": outcome}, **where
+            )
+        case SetStage(stage=stage):
+            change_stage(
+                session, talent, stage, at=now, reason="sequence", campaign=enrollment.campaign,
+                enrollment_id=enrollment.id,
+            )  # fmt: skip
+        case SetTags(add=add, remove=remove):
+            set_tags(session, talent, add, remove)
+        case SendStep():
+            raise AssertionError("SendStep is performed by _send")
+        case _:
+            assert_never(decision)
+
+
+def set_tags(
+    session: Session, talent: Talent, add: tuple[str, ...], remove: tuple[str, ...]
+) -> None:
+    if remove:
+        session.execute(
+            delete(TalentLabel).where(
+                TalentLabel.talent_id == talent.id,
+                TalentLabel.kind == "tag",
+                TalentLabel.value.in_(remove),
+            )
+        )
+    for tag in set(add) - set(talent.tags):
+        session.add(TalentLabel(talent_id=talent.id, kind="tag", value=tag))
+    session.expire(talent, ["labels"])
+
+
+def _task(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    step_id: str,
+    title: str,
+    body: str | None,
+    due_at: datetime | None,
+    now: datetime,
+) -> None:
+    task = Task(
+        talent_id=talent.id, enrollment_id=enrollment.id, campaign=enrollment.campaign,
+        step_id=step_id, title=title, body=body, due_at=due_at, created_at=now,
+    )  # fmt: skip
+    session.add(task)
+    session.flush([task])
+    data = {"task_id": task.id, "title": title}
+    record(session, "task_created", at=now, talent_id=talent.id, enrollment=enrollment,
+           step_id=step_id, channel="task", data=data)  # fmt: skip

@@ -1,0 +1,50 @@
+"""Recruiter to-dos: task steps (call, LinkedIn message) and follow-ups of interested replies.
+
+Completing a task records ``task_completed`` and, when it belongs to a waiting enrollment,
+fires the step's ``completed`` event (its branch, or the step's next branch).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import interpreter as machine
+from engine.models import Enrollment, Talent, Task
+from engine.progress import step_enrollment
+from engine.runtime import Runtime
+from engine.timeline import record
+from sequences.errors import InputError
+
+
+def open_tasks(session: Session, *, include_done: bool = False) -> list[Task]:
+    query = select(Task).order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+    if not include_done:
+        query = query.where(Task.completed_at.is_(None))
+    return list(session.scalars(query))
+
+
+def complete_task(
+    session: Session, task_id: int, *, now: datetime, rt: Runtime | None = None
+) -> Task:
+    """Mark a task done and let its enrollment move on; InputError for an unknown/done one."""
+    task = session.get(Task, task_id)
+    if task is None:
+        raise InputError(f"no task {task_id}")
+    if task.completed_at is not None:
+        raise InputError(f"task {task_id} was already completed on {task.completed_at:%Y-%m-%d}")
+    task.completed_at = now
+    enrollment = session.get(Enrollment, task.enrollment_id) if task.enrollment_id else None
+    record(session, "task_completed", at=now, talent_id=task.talent_id, enrollment=enrollment,
+           step_id=task.step_id, channel="task", data={"task_id": task.id})  # fmt: skip
+    talent = session.get(Talent, task.talent_id) if task.talent_id else None
+    if (
+        enrollment
+        and talent
+        and enrollment.status == "waiting"
+        and enrollment.step_id == task.step_id
+    ):
+        step_enrollment(session, enrollment, talent, machine.Event("completed"), now=now, rt=rt)
+    return task

@@ -1,0 +1,197 @@
+"""Never a double send: four dispatchers at once, and dispatchers killed with SIGKILL at
+random points then restarted; every message is counted at a loopback fake provider.
+
+Workers are forked processes (cheap: the parent has already imported everything); each
+opens its own database engine and its own SendGrid channel pointed at the fake provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import random
+import signal
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from campaigns.workspace import load_workspace
+from channels.base import Channel, OutboundMessage, Receipt
+from channels.testing import FakeProvider
+from engine.adapters import build_channels, close_channels
+from engine.clock import fixed_clock
+from engine.config import Config
+from engine.db import Database
+from engine.enrollments import advance_due, enroll_audience
+from engine.models import Enrollment, OutboxMessage, Talent, TalentLabel
+from engine.outbox import dispatch
+from engine.runtime import Runtime
+from engine.tick import expire_step
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+SEQUENCE = """\
+sequence: one-shot
+settings:
+  timezone: UTC
+  send_window: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "23:59"}
+steps:
+  - id: hello
+    channel: email
+    subject: "Hello {{ talent.first_name }}"
+    body: "Hello {{ talent.first_name }}, {{ company.name }} is hiring."
+    on: [{exit: done}]
+"""
+CAMPAIGN = """\
+campaign: blast
+sequence: one-shot
+sender: {name: Charlotte Bellet, email: charlotte@acme.example}
+audience: {stage: [person]}
+limits: {per_day: 100000, per_hour: 100000, per_domain_per_day: 100000, enroll_per_run: 100000}
+"""
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeProvider]:
+    with FakeProvider(latency=0.005) as fake:
+        yield fake
+
+
+def _workspace(root: Path) -> Path:
+    (root / "sequences").mkdir(parents=True)
+    (root / "campaigns").mkdir()
+    (root / "nurture.yaml").write_text(
+        "company: {name: Acme}\nfrequency_cap: {touches: 100, per: 1 days}\n"
+    )
+    (root / "sequences" / "one-shot.yaml").write_text(SEQUENCE)
+    (root / "campaigns" / "blast.yaml").write_text(CAMPAIGN)
+    return root
+
+
+def _env(url: str, provider: FakeProvider) -> dict[str, str]:
+    return {
+        "NURTURE_DATABASE_URL": url,
+        "NURTURE_EMAIL_CHANNEL": "sendgrid",
+        "NURTURE_SMS_CHANNEL": "file",
+        "SENDGRID_API_KEY": "SG.fake",
+        "NURTURE_SECRET_KEY": "s" * 32,
+        **provider.env(),
+    }
+
+
+def _plan(db: Database, root: Path, env: Mapping[str, str], count: int) -> list[str]:
+    """``count`` talents enrolled and their message planned, due now."""
+    with db.session() as session:
+        for i in range(count):
+            talent = Talent(email=f"t{i}@example{i % 7}.com", first_name=f"T{i}", created_at=T0,
+                            updated_at=T0)  # fmt: skip
+            talent.labels.append(TalentLabel(kind="tag", value="x"))
+            session.add(talent)
+    rt = Runtime.load(Config.load(root, env=env), load_workspace(root))
+    with db.session(immediate=True) as session:
+        assert enroll_audience(session, rt.workspace, "blast", now=T0) == count
+        advance_due(session, rt, "blast", now=T0, limit=count)
+    with db.session() as session:
+        return list(session.scalars(select(OutboxMessage.message_id)))
+
+
+class Crashing:
+    """Wraps a channel; on batch ``at`` it SIGKILLs its own process before, during or after
+    handing the batch to the provider (``where``: before | partial | after)."""
+
+    def __init__(self, inner: Channel, at: int, where: str) -> None:
+        self.inner, self.at, self.where, self.batches = inner, at, where, 0
+        self.name = inner.name
+
+    async def send(self, messages: Sequence[OutboundMessage]) -> list[Receipt]:
+        self.batches += 1
+        if self.batches == self.at:
+            if self.where != "before":
+                part = messages if self.where == "after" else messages[: len(messages) // 2]
+                await self.inner.send(part)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return await self.inner.send(messages)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _worker(root: str, env: dict[str, str], now: str, crash: tuple[int, str] | None) -> None:
+    config = Config.load(Path(root), env=env)
+    db = Database(config.database_url, migrate=False)
+    rt = Runtime.load(config)
+    channels = build_channels(config)
+    if crash is not None:
+        channels["email"] = Crashing(channels["email"], *crash)
+    clock = fixed_clock(datetime.fromisoformat(now))
+
+    async def run() -> None:
+        await dispatch(db, rt, channels, "blast", clock=clock, batch_size=10, concurrency=2)
+        await close_channels(channels)
+
+    asyncio.run(run())
+    db.dispose()
+
+
+def _start(root: Path, env: dict[str, str], now: datetime, crash: tuple[int, str] | None = None
+           ) -> multiprocessing.process.BaseProcess:  # fmt: skip
+    process = multiprocessing.get_context("fork").Process(
+        target=_worker, args=(str(root), env, now.isoformat(), crash)
+    )
+    process.start()
+    return process
+
+
+def test_four_dispatchers_at_once_send_each_message_exactly_once(
+    db: Database, db_url: str, tmp_path: Path, provider: FakeProvider
+) -> None:
+    root = _workspace(tmp_path / "ws")
+    env = _env(db_url, provider)
+    provider.reset()
+    planned = _plan(db, root, env, 200)
+    workers = [_start(root, env, T0) for _ in range(4)]
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    counts = provider.counts()
+    assert sorted(counts) == sorted(planned)
+    assert set(counts.values()) == {1}
+    with db.session() as session:
+        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
+        assert set(session.scalars(select(Enrollment.outcome))) == {"done"}
+
+
+def test_dispatchers_killed_at_random_points_never_send_twice(
+    db: Database, db_url: str, tmp_path: Path, provider: FakeProvider
+) -> None:
+    root = _workspace(tmp_path / "ws")
+    env = _env(db_url, provider)
+    provider.reset()
+    planned = _plan(db, root, env, 150)
+    rng = random.Random(5)
+    for i in range(8):
+        crash = (rng.randint(1, 3), rng.choice(["before", "partial", "after"]))
+        worker = _start(root, env, T0 + timedelta(seconds=i), crash)
+        worker.join(timeout=60)
+        assert worker.exitcode in (-signal.SIGKILL, 0)
+    later = T0 + timedelta(hours=1)  # every lease has expired: the restart finds them
+    config = Config.load(root, env=env)
+    expire_step(db, Runtime.load(config), now=later)
+    restart = _start(root, env, later)
+    restart.join(timeout=60)
+    assert restart.exitcode == 0
+    counts = provider.counts()
+    assert set(counts.values()) <= {1}  # nothing twice
+    with db.session() as session:
+        rows = {
+            m: s for m, s in session.execute(select(OutboxMessage.message_id, OutboxMessage.status))
+        }
+        stuck = session.scalars(select(Enrollment.id).where(Enrollment.status != "exited")).all()
+    assert set(rows) == set(planned)
+    assert set(rows.values()) <= {"sent", "in_doubt"}
+    assert "in_doubt" in rows.values()  # the crashes did leave some in doubt
+    assert {m for m, s in rows.items() if s == "sent"} <= set(counts)  # "sent" reached it
+    assert stuck == []

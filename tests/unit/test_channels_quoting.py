@@ -1,0 +1,77 @@
+"""strip_quoted: the new text of a reply, across mail clients and languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from channels.quoting import strip_quoted
+
+CASES = {
+    "gmail-en": (
+        "Sounds good, Thursday works.\n\n"
+        "On Mon, Mar 2, 2026 at 9:00 AM Charlotte Bellet <charlotte@acme.example> wrote:\n"
+        "> Hi Ada,\n> would you have ten minutes?\n",
+        "Sounds good, Thursday works.",
+    ),
+    "gmail-en-wrapped": (
+        "Sure!\n\nOn Mon, Mar 2, 2026 at 9:00 AM Charlotte Bellet <\n"
+        "charlotte@acme.example> wrote:\n\n> Hi Ada,\n",
+        "Sure!",
+    ),
+    "gmail-fr": (
+        "Avec plaisir, jeudi me va.\n\n"
+        "Le lun. 2 mars 2026 à 09:00, Charlotte Bellet <charlotte@acme.example> a écrit :\n"
+        "> Bonjour Ada,\n",
+        "Avec plaisir, jeudi me va.",
+    ),
+    "de": (
+        "Gerne.\n\n"
+        "Am 02.03.2026 um 09:00 schrieb Charlotte Bellet <charlotte@acme.example>:\n> Hallo",
+        "Gerne.",
+    ),
+    "es": (
+        "Claro que sí.\n\n"
+        "El lun, 2 mar 2026 a las 9:00, Charlotte <c@acme.example> escribió:\n> Hola",
+        "Claro que sí.",
+    ),
+    "outlook-original-message": (
+        "Not right now, thanks.\r\n\r\n-----Original Message-----\r\n"
+        "From: Charlotte Bellet <charlotte@acme.example>\r\nSent: Monday, March 2, 2026 9:00 AM\r\n"
+        "To: Ada <ada@example.com>\r\nSubject: A question\r\n\r\nHi Ada,",
+        "Not right now, thanks.",
+    ),
+    "outlook-from-sent-block": (
+        "Happy to chat.\n\n________________________________\n"
+        "From: Charlotte Bellet <charlotte@acme.example>\nSent: Monday, March 2, 2026 09:00\n"
+        "To: Ada\nSubject: A question\n\nHi Ada,",
+        "Happy to chat.",
+    ),
+    "outlook-fr-block": (
+        "Merci, pas pour le moment.\n\nDe : Charlotte Bellet <charlotte@acme.example>\n"
+        "Envoyé : lundi 2 mars 2026 09:00\nÀ : Ada <ada@example.com>\nObjet : Une question\n\n"
+        "Bonjour Ada,",
+        "Merci, pas pour le moment.",
+    ),
+    "signature-dash": ("Yes please.\n\n-- \nAda Lovelace\nStaff Engineer", "Yes please."),
+    "sent-from-iphone": ("Call me at 5.\n\nSent from my iPhone", "Call me at 5."),
+    "envoye-de-mon-iphone": ("Appelez-moi.\n\nEnvoyé de mon iPhone", "Appelez-moi."),
+    "interleaved": (
+        "> Are you open to a new role?\nYes, in Berlin.\n> Which stack?\nGo and Python.",
+        "Yes, in Berlin.\nGo and Python.",
+    ),
+    "no-history": ("Just text.\n", "Just text."),
+    "sentence-starting-with-on": (
+        "On Thursday I am free.\nThanks\n\nOn Mon, 2 Mar 2026, Charlotte wrote:\n> hi",
+        "On Thursday I am free.\nThanks",
+    ),
+}
+
+
+@pytest.mark.parametrize(("raw", "expected"), CASES.values(), ids=CASES.keys())
+def test_strip_quoted(raw: str, expected: str) -> None:
+    assert strip_quoted(raw) == expected
+
+
+def test_a_mention_of_wrote_in_the_reply_is_kept() -> None:
+    text = "My colleague wrote: we should talk.\nLet's do it."
+    assert strip_quoted(text) == text

@@ -1,0 +1,76 @@
+"""Which channel objects a configuration gives, including third-party ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+
+from channels import registry
+from channels.base import OutboundMessage, Receipt
+from channels.errors import ChannelConfigError
+from channels.file import FileChannel
+from channels.sendgrid import SendgridChannel
+from engine.adapters import build_channels
+from engine.config import Config
+
+
+class PigeonChannel:
+    """A third-party channel, configured from the environment."""
+
+    name = "pigeon"
+
+    def __init__(self, loft: str) -> None:
+        self.loft = loft
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PigeonChannel:
+        return cls(env["PIGEON_LOFT"])
+
+    async def send(self, messages: Sequence[OutboundMessage]) -> list[Receipt]:
+        return [Receipt(m.message_id, provider_id="coo") for m in messages]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _config(tmp_path: Path, **env: str) -> Config:
+    return Config.load(tmp_path, env={"NURTURE_DATABASE_URL": "sqlite://", **env})
+
+
+def test_without_keys_one_file_channel_serves_every_channel(tmp_path: Path) -> None:
+    channels = build_channels(_config(tmp_path))
+    assert isinstance(channels["email"], FileChannel)
+    assert channels["email"] is channels["sms"] is channels["whatsapp"]
+
+
+def test_a_sendgrid_key_selects_sendgrid_for_email_only(tmp_path: Path) -> None:
+    channels = build_channels(_config(tmp_path, SENDGRID_API_KEY="SG.x"))
+    assert isinstance(channels["email"], SendgridChannel)
+    assert isinstance(channels["sms"], FileChannel)
+
+
+def test_twilio_without_account_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ChannelConfigError, match="needs TWILIO_ACCOUNT_SID"):
+        build_channels(_config(tmp_path, NURTURE_SMS_CHANNEL="twilio"))
+
+
+def test_a_registered_third_party_channel_is_built_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = EntryPoint("pigeon", f"{__name__}:PigeonChannel", registry.GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [entry])
+    channels = build_channels(
+        _config(tmp_path, NURTURE_SMS_CHANNEL="pigeon", PIGEON_LOFT="rooftop")
+    )
+    assert isinstance(channels["sms"], PigeonChannel) and channels["sms"].loft == "rooftop"
+
+
+def test_an_unknown_channel_names_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    with pytest.raises(ChannelConfigError, match=r"unknown channel 'owl' \(known: file, memory"):
+        build_channels(_config(tmp_path, NURTURE_EMAIL_CHANNEL="owl"))

@@ -1,0 +1,108 @@
+"""CSV reading and row validation, without a database."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.talents import normalize_email, normalize_phone, parse_row, read_csv
+from sequences.errors import InputError
+
+
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [
+        ("First Name", "first_name"),
+        ("first_name", "first_name"),
+        ("E-mail", "email"),
+        ("Email Address", "email"),
+        ("Phone Number", "phone"),
+        ("Mobile", "phone"),
+        ("Job Title", "title"),
+        ("Time Zone", "timezone"),
+        ("Prénom", "first_name"),
+        ("Favourite Editor", "favourite_editor"),
+    ],
+)
+def test_headers_map_common_aliases(header: str, column: str) -> None:
+    columns, _ = read_csv(f"{header},email\nx,a@example.com\n".encode())
+    assert columns[0] == column
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_separator_is_sniffed_and_bom_ignored(separator: str) -> None:
+    data = "\ufeff" + separator.join(["Email", "City"]) + "\n"
+    data += separator.join(["a@example.com", "Berlin"]) + "\n"
+    columns, rows = read_csv(data.encode())
+    assert columns == ["email", "city"]
+    assert list(rows) == [(2, {"email": "a@example.com", "city": "Berlin"})]
+
+
+def test_header_without_any_address_column_is_refused() -> None:
+    with pytest.raises(InputError, match="line 1: the header has no email or phone column"):
+        read_csv(b"name,city\nAda,Berlin\n")
+
+
+def test_line_numbers_count_physical_lines_and_skip_blank_rows() -> None:
+    _, rows = read_csv(b'email,note\na@example.com,"two\nlines"\n\n,\nb@example.com,x\n')
+    assert [line for line, _ in rows] == [3, 6]
+
+
+def test_email_is_trimmed_and_lower_cased() -> None:
+    assert normalize_email("  Ada.Lovelace@Example.COM ") == "ada.lovelace@example.com"
+
+
+@pytest.mark.parametrize("raw", ["grace@@navy", "no-at-sign", "a@b"])
+def test_bad_emails_name_the_value(raw: str) -> None:
+    with pytest.raises(InputError, match=f"email {raw!r} is not valid"):
+        normalize_email(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("030 1234567", "DE", "+49301234567"),
+        ("06 12 34 56 78", "FR", "+33612345678"),
+        ("+1 (202) 555-0143", None, "+12025550143"),
+        ("090-1234-5678", "JP", "+819012345678"),
+    ],
+)
+def test_phones_become_e164(raw: str, region: str | None, e164: str) -> None:
+    assert normalize_phone(raw, region) == e164
+
+
+def test_local_phone_without_region_is_refused() -> None:
+    with pytest.raises(InputError, match="not a phone number"):
+        normalize_phone("030 1234567", None)
+
+
+def test_row_infers_timezone_from_a_single_zone_phone() -> None:
+    row = parse_row(2, {"email": "k@example.jp", "phone": "090-1234-5678", "country": "jp"}, None)
+    assert row.profile["timezone"] == "Asia/Tokyo"
+    assert row.profile["country"] == "JP"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"email": "a@example.com", "country": "France"}, "country 'France' is not an ISO"),
+        ({"email": "a@example.com", "timezone": "Mars/Olympus"}, "timezone 'Mars/Olympus'"),
+        ({"email": "a@example.com", "stage": "boss"}, "stage 'boss' is not one of"),
+        ({"first_name": "Nobody"}, "no email and no phone"),
+    ],
+)
+def test_invalid_rows_say_which_field(raw: dict[str, str], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_row(2, raw, None)
+
+
+def test_labels_split_on_pipes_semicolons_and_commas() -> None:
+    row = parse_row(2, {"email": "a@example.com", "skills": "Python| Go ,rust;SQL"}, None)
+    assert row.skills == {"python", "go", "rust", "sql"}
+
+
+def test_unknown_columns_become_attributes_and_full_name_is_split() -> None:
+    row = parse_row(
+        2, {"email": "a@example.com", "name": "Ada King Lovelace", "editor": "vim"}, None
+    )
+    assert (row.profile["first_name"], row.profile["last_name"]) == ("Ada", "King Lovelace")
+    assert row.attributes == {"editor": "vim"}
