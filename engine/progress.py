@@ -174,6 +174,9 @@ class Lookups:
     suppressed: set[str] = field(default_factory=set)
     planned: set[tuple[int, str]] = field(default_factory=set)
     enrollments: set[int] = field(default_factory=set)
+    # The batch's enrollments, held here so they stay in the session's identity map (it
+    # keeps unmodified objects weakly): session.get() then finds them without a query.
+    loaded: list[Enrollment] = field(default_factory=list)
 
 
 def prefetch(session: Session, enrollments: list[Enrollment], talents: list[Talent]) -> None:
@@ -190,7 +193,7 @@ def prefetch(session: Session, enrollments: list[Enrollment], talents: list[Tale
         )
     )
     session.info[_LOOKUPS] = Lookups(
-        addresses, {hashes[h] for h in found}, {(e, s) for e, s in planned}, set(ids)
+        addresses, {hashes[h] for h in found}, {(e, s) for e, s in planned}, set(ids), enrollments
     )
 
 

@@ -3,6 +3,8 @@ snapshots by content hash; and the render context a talent's message is written 
 
 from __future__ import annotations
 
+import gc
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,10 @@ class Runtime:
     def load(cls, config: Config, workspace: Workspace | None = None) -> Runtime:
         if workspace is None:
             workspace = load_workspace(config.workspace)
+        # Everything alive now (Prefect, SQLAlchemy, the workspace) lives as long as the
+        # process: freeze it out of the cyclic collector, whose full passes would otherwise
+        # walk it again and again while a tick churns through ORM objects (~25 % of a tick).
+        gc.freeze()
         return cls(config, workspace, secret_key(config))
 
     def campaign(self, campaign_id: str) -> Campaign:

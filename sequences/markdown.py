@@ -34,15 +34,26 @@ def escape(value: Any) -> Any:
 
 
 def to_html(source: str) -> str:
-    return str(_parser().render(source))
+    return render(source)[1]
 
 
 def to_text(source: str) -> str:
+    return render(source)[0]
+
+
+def render(source: str) -> tuple[str, str]:
+    """``(text, html)`` of one Markdown source, parsed once."""
+    parser = _parser()
+    tokens = parser.parse(source)
+    return _text(tokens), str(parser.renderer.render(tokens, parser.options, {}))
+
+
+def _text(tokens: list[Token]) -> str:
     """Readable plain text: paragraphs, list markers, links as ``text (url)``."""
     lines: list[str] = []
     lists: list[list[int]] = []  # per open list: [next number] or [] for bullets
     marker = ""
-    for token in _parser().parse(source):
+    for token in tokens:
         kind = token.type
         if kind in ("bullet_list_open", "ordered_list_open"):
             lists.append([int(token.attrGet("start") or 1)] if kind[0] == "o" else [])

@@ -32,7 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from sequences.document import SequenceDocument, is_template_path
 from sequences.errors import DefinitionError, Problem
-from sequences.markdown import escape, to_html, to_text
+from sequences.markdown import escape, render
 from sequences.model import EmailStep, SmsStep, TaskStep, WhatsappStep
 from sequences.sms import sms_segments
 from sequences.suggest import did_you_mean
@@ -178,7 +178,7 @@ def _email(
         page = _render(doc, body, context, autoescape=True)
         return RenderedMessage(title, _html_text(page), page)
     markdown = _render(doc, body, {**context, "talent": escape(context.get("talent", {}))})
-    return RenderedMessage(title, to_text(markdown), to_html(markdown))
+    return RenderedMessage(title, *render(markdown))
 
 
 def _render(
