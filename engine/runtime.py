@@ -4,7 +4,6 @@ snapshots by content hash; and the render context a talent's message is written 
 from __future__ import annotations
 
 import gc
-
 from dataclasses import dataclass, field
 from typing import Any
 
