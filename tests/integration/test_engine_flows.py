@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -17,35 +19,85 @@ from engine.models import OutboxMessage
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recruiting"
 
 
-@pytest.mark.prefect
-# Prefect's temporary server leaves a loopback client socket for the garbage collector.
-@pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_one_tick_runs_as_a_prefect_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server (PREFECT_API_URL points at it) for this module's tests."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from engine.flows import campaign_tick
+    with prefect_test_harness():
+        yield
 
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "recruiting"
     shutil.copytree(EXAMPLE, root)
     for name in ("NURTURE_DATABASE_URL", "SENDGRID_API_KEY", "TWILIO_AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NURTURE_WORKSPACE", str(root))
     monkeypatch.setenv("NURTURE_SECRET_KEY", "p" * 32)
-    assert main(["talents", "import", str(root / "talents.csv")]) == 0
-    with prefect_test_harness():
+    return root
+
+
+@pytest.mark.prefect
+# Prefect's temporary server leaves a loopback client socket for the garbage collector.
+@pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.usefixtures("prefect_server")
+class TestThroughPrefect:
+    def test_one_tick_runs_as_a_prefect_flow(self, workspace: Path) -> None:
+        from engine.flows import campaign_tick
+
+        root = workspace
+        assert main(["talents", "import", str(root / "talents.csv")]) == 0
         summary = asyncio.run(
             campaign_tick("backend-engineers-q1", str(root), "2026-03-02T09:30:00+00:00")
         )
-    db = Database(f"sqlite:///{root / 'nurture.db'}")
-    with db.session() as session:
-        sent = set(
-            session.scalars(select(OutboxMessage.message_id).where(OutboxMessage.status == "sent"))
-        )
-    db.dispose()
-    assert summary["enrolled"] > 0
-    assert summary["dispatch"]["sent"] == len(sent) > 0
-    assert {path.stem for path in (root / "outbox").iterdir()} == sent
+        db = Database(f"sqlite:///{root / 'nurture.db'}")
+        with db.session() as session:
+            sent = set(
+                session.scalars(
+                    select(OutboxMessage.message_id).where(OutboxMessage.status == "sent")
+                )
+            )
+        db.dispose()
+        assert summary["enrolled"] > 0
+        assert summary["dispatch"]["sent"] == len(sent) > 0
+        assert {path.stem for path in (root / "outbox").iterdir()} == sent
+
+    def test_deploy_registers_each_campaign_on_its_schedule(self, workspace: Path) -> None:
+        """`nurture deploy --pool P`: what process workers on other machines will run."""
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.actions import WorkPoolCreate
+
+        from campaigns.workspace import load_workspace
+
+        async def create_pool() -> None:
+            async with get_client() as client:
+                await client.create_work_pool(WorkPoolCreate(name="nurture", type="process"))
+
+        async def registered() -> list[Any]:
+            async with get_client() as client:
+                return list(await client.read_deployments())
+
+        asyncio.run(create_pool())
+        assert main(["deploy", "--pool", "nurture"]) == 0
+        campaigns = load_workspace(workspace).campaigns
+        found = {d.name: d for d in asyncio.run(registered())}
+        assert set(found) == set(campaigns)
+        for name, deployment in found.items():
+            assert deployment.work_pool_name == "nurture"
+            assert deployment.entrypoint == "engine.flows.campaign_tick"  # importable anywhere
+            assert deployment.parameters == {"campaign": name, "workspace": str(workspace)}
+            limit = deployment.global_concurrency_limit
+            assert limit is not None and limit.limit == 1  # one tick of a campaign at a time
+            [schedule] = [s.schedule for s in deployment.schedules]
+            assert schedule.cron == campaigns[name].schedule.cron
+            assert schedule.timezone == campaigns[name].schedule.timezone
+
+
+def test_deploy_without_a_pool_is_a_usage_error(workspace: Path) -> None:
+    assert main(["deploy"]) == 1
 
 
 class _State:
