@@ -51,6 +51,11 @@ def forget(session: Session, address: str, *, now: datetime) -> int:
     session.execute(
         update(Engagement).where(Engagement.talent_id == talent.id).values(detail=None, data={})
     )
+    unmatched = _unmatched(session, {a.lower() for a in (talent.email, talent.phone) if a})
+    if unmatched:
+        session.execute(
+            update(Engagement).where(Engagement.id.in_(unmatched)).values(detail=None, data={})
+        )
     talent.labels.clear()
     for name in _PERSONAL:
         setattr(talent, name, None)
@@ -60,6 +65,18 @@ def forget(session: Session, address: str, *, now: datetime) -> int:
         Engagement(talent_id=talent.id, kind="erased", occurred_at=now, data={}, detail=None)
     )
     return talent.id
+
+
+def _unmatched(session: Session, addresses: set[str]) -> list[int]:
+    """Events nobody could be matched to that name one of ``addresses`` (``data.address``)."""
+    rows = session.execute(
+        select(Engagement.id, Engagement.data).where(Engagement.talent_id.is_(None))
+    )
+    return [
+        row_id
+        for row_id, data in rows
+        if str((data or {}).get("address") or "").strip().lower() in addresses
+    ]
 
 
 def export(session: Session, address: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlalchemy import String, Text, inspect, select, text
 from engine.db import Base, Database
 from engine.models import Engagement, Suppression, Talent
 from engine.privacy import export, forget
+from engine.stages import TRANSITIONS, can_move, change_stage
 from engine.talents import ImportReport, find_talent, import_talents, read_csv
 from sequences.errors import InputError
 
@@ -109,11 +110,19 @@ def _personal_strings(db: Database) -> list[str]:
 
 def test_forget_leaves_no_personal_data_and_suppresses_reimport(db: Database) -> None:
     _import(db, MESSY.read_bytes())
+    with db.session() as session:  # events nobody was matched to yet: one names Ada
+        for address in ("Ada.Lovelace@example.com", "someone.else@example.com"):
+            detail = f"550 {address}: mailbox full"
+            session.add(
+                Engagement(talent_id=None, kind="bounced", occurred_at=NOW, detail=detail,
+                           data={"address": address})
+            )  # fmt: skip
     with db.session() as session:
         forget(session, "ada.lovelace@example.com", now=NOW)
     leftovers = " ".join(_personal_strings(db)).lower()
     for needle in ("ada.lovelace", "+49301234567", "lovelace", "vim", "engineer", "github"):
         assert needle not in leftovers
+    assert "someone.else@example.com" in leftovers  # somebody else's event is kept
     with db.session() as session:
         assert session.scalar(select(Suppression.kind).where(Suppression.kind == "phone"))
         tombstone = session.scalars(select(Talent).where(Talent.erased_at.is_not(None))).one()
@@ -141,3 +150,29 @@ def test_unknown_talent_is_an_input_error(db: Database) -> None:
 def test_tags_and_skills_are_indexed(db: Database) -> None:
     indexes = inspect(db.engine).get_indexes("talent_labels")
     assert any(ix["column_names"][:2] == ["kind", "value"] for ix in indexes)
+
+
+def test_stage_moves_follow_the_lifecycle_and_each_is_on_the_timeline(db: Database) -> None:
+    _import(db, b"email\nlin@example.com\n")
+    with db.session() as session:
+        talent = find_talent(session, "lin@example.com")
+        assert talent.stage == "person"
+        for target in ("prospect", "engaged", "candidate", "interviewing", "hired"):
+            assert change_stage(session, talent, target, at=NOW, reason="test")
+        assert not change_stage(session, talent, "engaged", at=NOW, reason="a click")  # no demotion
+        assert talent.stage == "hired"
+        with pytest.raises(InputError, match="cannot move from hired to person"):
+            change_stage(session, talent, "person", at=NOW, reason="recruiter", strict=True)
+        with pytest.raises(InputError, match="unknown stage 'applied'"):
+            change_stage(session, talent, "applied", at=NOW, reason="recruiter")
+        assert change_stage(session, talent, "do_not_contact", at=NOW, reason="asked")
+        assert not any(can_move("do_not_contact", stage) for stage in TRANSITIONS)  # final
+        moves = session.scalars(
+            select(Engagement.detail)
+            .where(Engagement.talent_id == talent.id, Engagement.kind == "stage_changed")
+            .order_by(Engagement.id)
+        ).all()
+    assert [m.split(" (")[0] for m in moves] == [
+        "person -> prospect", "prospect -> engaged", "engaged -> candidate",
+        "candidate -> interviewing", "interviewing -> hired", "hired -> do_not_contact",
+    ]  # fmt: skip
