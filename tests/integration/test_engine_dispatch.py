@@ -1,5 +1,6 @@
 """Never a double send: four dispatchers at once, and dispatchers killed with SIGKILL at
-random points then restarted; every message is counted at a loopback fake provider.
+random points (before, during or after a provider call; inside the claim or the receipts
+transaction) then restarted; every message is counted at a loopback fake provider.
 
 Workers are forked processes (cheap: the parent has already imported everything); each
 opens its own database engine and its own SendGrid channel pointed at the fake provider.
@@ -8,6 +9,7 @@ opens its own database engine and its own SendGrid channel pointed at the fake p
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import os
 import random
@@ -15,6 +17,7 @@ import signal
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +25,7 @@ from sqlalchemy import select
 from campaigns.workspace import load_workspace
 from channels.base import Channel, OutboundMessage, Receipt
 from channels.testing import FakeProvider
+from engine import outbox
 from engine.adapters import build_channels, close_channels
 from engine.clock import fixed_clock
 from engine.config import Config
@@ -119,12 +123,30 @@ class Crashing:
         await self.inner.aclose()
 
 
+def _die_on_call(module: Any, name: str, at: int) -> None:
+    """SIGKILL this process inside the ``at``-th call of ``module.name``, after it has run:
+    its writes are flushed, the transaction around it is not committed."""
+    inner, calls = getattr(module, name), itertools.count(1)
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        result = inner(*args, **kwargs)
+        if next(calls) == at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(module, name, dying)
+
+
 def _worker(root: str, env: dict[str, str], now: str, crash: tuple[int, str] | None) -> None:
     config = Config.load(Path(root), env=env)
     db = Database(config.database_url, migrate=False)
     rt = Runtime.load(config)
     channels = build_channels(config)
-    if crash is not None:
+    if crash is not None and crash[1] == "claiming":  # inside the claim transaction
+        _die_on_call(outbox, "_mark_claimed", crash[0])
+    elif crash is not None and crash[1] == "recording":  # mid-batch, inside the receipts one
+        _die_on_call(outbox, "mark_sent", crash[0] * 10 - 5)
+    elif crash is not None:
         channels["email"] = Crashing(channels["email"], *crash)
     clock = fixed_clock(datetime.fromisoformat(now))
 
@@ -175,11 +197,16 @@ def test_dispatchers_killed_at_random_points_never_send_twice(
     provider.reset()
     planned = _plan(db, root, env, 150)
     rng = random.Random(5)
-    for i in range(8):
-        crash = (rng.randint(1, 3), rng.choice(["before", "partial", "after"]))
+    where = ["before", "partial", "after", "claiming", "recording"]
+    killed = set()
+    for i in range(10):
+        crash = (rng.randint(1, 3), where[i % len(where)])
         worker = _start(root, env, T0 + timedelta(seconds=i), crash)
         worker.join(timeout=60)
         assert worker.exitcode in (-signal.SIGKILL, 0)
+        if worker.exitcode == -signal.SIGKILL:
+            killed.add(crash[1])
+    assert killed == set(where)  # each kind of crash did happen
     later = T0 + timedelta(hours=1)  # every lease has expired: the restart finds them
     config = Config.load(root, env=env)
     expire_step(db, Runtime.load(config), now=later)
