@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from engine.cli import main
 from engine.db import Database
-from engine.models import Enrollment, OutboxMessage, Task
+from engine.models import Engagement, Enrollment, OutboxMessage, Talent, Task
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recruiting"
 
@@ -73,3 +74,57 @@ def test_unknown_campaign_and_task_are_user_errors(
     assert main(["run", "backend-engineers-q1", "--now", "yesterday"]) == 1
     assert _count(workspace, Task) == 0
     assert main(["tasks", "list"]) == 0
+
+
+def _db(root: Path) -> Database:
+    return Database(f"sqlite:///{root / 'nurture.db'}")
+
+
+def test_outbox_list_in_doubt_shows_only_the_claims_in_doubt(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # whole ids and addresses in the table
+    assert main(["run", "backend-engineers-q1", "--now", "2026-03-02T09:30", "--no-prefect"]) == 0
+    db = _db(workspace)
+    with db.session() as session:
+        doubtful, sure = session.scalars(select(OutboxMessage).limit(2)).all()
+        doubtful.status, doubtful.error = "in_doubt", "lease expired before a receipt"
+        ids = doubtful.message_id, sure.message_id
+    db.dispose()
+    capsys.readouterr()
+    assert main(["outbox", "list", "--in-doubt"]) == 0
+    out = capsys.readouterr().out
+    assert ids[0] in out and ids[1] not in out and "in_doubt" in out
+    assert main(["outbox", "list", "--limit", "500"]) == 0
+    assert ids[1] in capsys.readouterr().out
+
+
+def test_tasks_list_then_done_completes_the_task_once(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    db = _db(workspace)
+    with db.session() as session:
+        talent = session.scalars(select(Talent).order_by(Talent.id)).first()
+        assert talent is not None
+        when = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+        task = Task(talent_id=talent.id, title="Call Ada about the role", created_at=when,
+                    due_at=when)  # fmt: skip
+        session.add(task)
+        session.flush()
+        task_id = task.id
+    capsys.readouterr()
+    assert main(["tasks", "list"]) == 0
+    assert "Call Ada about the role" in capsys.readouterr().out
+    assert main(["tasks", "done", str(task_id), "--now", "2026-03-03T10:00"]) == 0
+    assert f"task {task_id} done" in capsys.readouterr().out
+    assert main(["tasks", "list"]) == 0
+    assert "Call Ada" not in capsys.readouterr().out
+    assert main(["tasks", "done", str(task_id)]) == 1
+    assert "already completed on 2026-03-03" in capsys.readouterr().err
+    with db.session() as session:
+        kinds = session.scalars(
+            select(Engagement.kind).where(Engagement.talent_id == talent.id)
+        ).all()
+    db.dispose()
+    assert kinds.count("task_completed") == 1
