@@ -94,13 +94,19 @@ async def dispatch_task(
 
 
 async def run_tick(
-    db: Database, rt: Runtime, channels: Mapping[str, Channel], campaign: str, clock: Clock
+    db: Database,
+    rt: Runtime,
+    channels: Mapping[str, Channel],
+    campaign: str,
+    clock: Clock,
+    *,
+    resume: bool = False,
 ) -> TickSummary:
-    """The tick's steps as Prefect tasks (inside a flow run)."""
+    """The tick's steps as Prefect tasks (inside a flow run); ``resume`` lifts a pause."""
     summary = TickSummary(campaign, clock())
     rt.campaign(campaign)
     summary.in_doubt = expire_task(db, rt, clock)
-    summary.paused = pause_state(db, campaign, now=summary.at, resume_paused=False)
+    summary.paused = pause_state(db, campaign, now=summary.at, resume_paused=resume)
     if summary.paused is not None:
         return summary
     summary.enrolled = enroll_task(db, rt, campaign, clock)
@@ -114,15 +120,17 @@ async def run_tick(
 
 @flow(name="campaign-tick", log_prints=True)
 async def campaign_tick(
-    campaign: str, workspace: str | None = None, now: str | None = None
+    campaign: str, workspace: str | None = None, now: str | None = None, resume: bool = False
 ) -> dict[str, Any]:
-    """One tick of ``campaign``: what a deployment runs on the campaign's cron schedule."""
+    """One tick of ``campaign``: what a deployment runs on the campaign's cron schedule.
+
+    Scheduled runs leave a paused campaign paused; ``nurture run`` (``resume``) lifts it."""
     config = Config.load(Path(workspace) if workspace else None)
     db = Database(config.database_url)
     channels = build_channels(config)
     try:
         rt = Runtime.load(config)
-        summary = await run_tick(db, rt, channels, campaign, clock_from_option(now))
+        summary = await run_tick(db, rt, channels, campaign, clock_from_option(now), resume=resume)
     finally:
         await close_channels(channels)
         db.dispose()

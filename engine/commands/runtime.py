@@ -44,14 +44,14 @@ def run(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Run one tick of a campaign now: enroll, advance, send, expire leases."""
+    """Run one tick of a campaign now: enroll, advance, send, expire leases (resumes a pause)."""
     clock = clock_from_option(now)
     rt = Runtime.load(ctx.obj.config)
     rt.campaign(campaign)
     if prefect and not dry_run:
         from engine.flows import campaign_tick
 
-        data = asyncio.run(campaign_tick(campaign, str(ctx.obj.config.workspace), now))
+        data = asyncio.run(campaign_tick(campaign, str(ctx.obj.config.workspace), now, True))
         summary = data
     else:
         summary = _tick(ctx, rt, campaign, clock, dry_run=dry_run).as_dict()

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.cli import main
 from engine.db import Database
 from engine.flows import transient_only
-from engine.models import OutboxMessage
+from engine.models import CampaignState, OutboxMessage
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recruiting"
 
@@ -94,6 +95,29 @@ class TestThroughPrefect:
             [schedule] = [s.schedule for s in deployment.schedules]
             assert schedule.cron == campaigns[name].schedule.cron
             assert schedule.timezone == campaigns[name].schedule.timezone
+
+    def test_a_scheduled_tick_leaves_a_pause_and_nurture_run_lifts_it(
+        self, workspace: Path
+    ) -> None:
+        from engine.flows import campaign_tick
+        from engine.outbox import pause
+
+        assert main(["talents", "import", str(workspace / "talents.csv")]) == 0
+        db = Database(f"sqlite:///{workspace / 'nurture.db'}")
+        at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+        with db.session() as session:
+            pause(session, "backend-engineers-q1", "email channel: HTTP 401", now=at)
+        now = "2026-03-02T09:30:00+00:00"
+        summary = asyncio.run(campaign_tick("backend-engineers-q1", str(workspace), now))
+        assert summary["paused"] == "email channel: HTTP 401"
+        assert summary["dispatch"]["sent"] == summary["enrolled"] == 0
+        assert main(["run", "backend-engineers-q1", "--now", now]) == 0
+        with db.session() as session:
+            state = session.get(CampaignState, "backend-engineers-q1")
+            sent = session.scalar(select(func.count()).where(OutboxMessage.status == "sent"))
+        db.dispose()
+        assert state is not None and not state.paused
+        assert sent
 
 
 def test_deploy_without_a_pool_is_a_usage_error(workspace: Path) -> None:
