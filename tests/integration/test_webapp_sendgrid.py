@@ -9,6 +9,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from webapp_support import (
     INBOUND_DOMAIN,
@@ -266,3 +267,27 @@ async def test_a_mail_to_our_unsubscribe_address_opts_out(
         response = await http.post(INBOUND_URL, files=files)
     assert (response.json()["kind"], response.json()["intent"]) == ("unsubscribed", None)
     assert talent(db, maya).email_opted_out_at == clock()
+
+
+async def test_oversized_inbound_posts_get_413_announced_or_streamed(
+    root: Path, db: Database, db_url: str, clock: ManualClock
+) -> None:
+    add_talent(db, clock(), email="maya@example.net")
+    form = httpx.Request("POST", INBOUND_URL, files=inbound_files(text="Yes! " + "x" * 50_000))
+    body, headers = form.read(), {"Content-Type": form.headers["Content-Type"]}
+    before = counts(db)
+    # Inbound Parse has its own, larger, limit (attachments): max_body does not apply to it
+    limits = {"max_body": 1024, "max_inbound_body": len(body) - 1}
+    async with client(config(root, db_url), db, clock, **limits) as http:
+        announced = await http.post(INBOUND_URL, content=body, headers=headers)
+        streamed = await http.post(INBOUND_URL, content=chunks(body, 4096), headers=headers)
+    assert (announced.status_code, streamed.status_code) == (413, 413)
+    assert "Content-Length" not in streamed.request.headers
+    assert announced.json()["error"] == streamed.json()["error"] == "too_large"
+    assert counts(db) == before
+    async with client(
+        config(root, db_url), db, clock, **(limits | {"max_inbound_body": len(body)})
+    ) as http:
+        accepted = await http.post(INBOUND_URL, content=chunks(body, 4096), headers=headers)
+    assert accepted.status_code == 200, accepted.text  # the same post, within the limit
+    assert len(engagements(db, kind="replied")) == 1

@@ -4,11 +4,13 @@ signed with Twilio's own RequestValidator algorithm over the public URL."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from webapp_support import (
     PUBLIC_URL,
     add_talent,
+    chunks,
     client,
     config,
     counts,
@@ -157,3 +159,39 @@ async def test_malformed_signed_posts_get_400(
     assert response.status_code == 400
     assert reason in response.json()["detail"]
     assert counts(db)["engagements"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "kind"),
+    [
+        (MESSAGES, {**sms("SM10", "STOP"), "AddOns": "x" * 5000}, "opted_out"),
+        (STATUS, {"MessageSid": "SM11", "MessageStatus": "delivered", "To": PHONE,
+                  "From": "+4915", "ErrorMessage": "x" * 5000}, "delivered"),
+    ],
+)  # fmt: skip
+async def test_oversized_twilio_posts_get_413_announced_or_streamed(
+    root: Path,
+    db: Database,
+    db_url: str,
+    clock: ManualClock,
+    path: str,
+    params: dict[str, str],
+    kind: str,
+) -> None:
+    maya = add_talent(db, clock(), phone=PHONE)
+    post = twilio_post(path, params)
+    body = urlencode(params).encode()
+    headers = {**post["headers"], "Content-Type": "application/x-www-form-urlencoded"}
+    before = counts(db)
+    async with client(config(root, db_url), db, clock, max_body=len(body) - 1) as http:
+        announced = await http.post(path, content=body, headers=headers)
+        streamed = await http.post(path, content=chunks(body, 1024), headers=headers)
+    assert (announced.status_code, streamed.status_code) == (413, 413)
+    assert "Content-Length" not in streamed.request.headers
+    assert announced.json()["error"] == streamed.json()["error"] == "too_large"
+    assert counts(db) == before
+    assert talent(db, maya).sms_opted_out_at is None
+    async with client(config(root, db_url), db, clock, max_body=len(body)) as http:
+        accepted = await http.post(path, content=chunks(body, 1024), headers=headers)
+    assert accepted.status_code in (200, 204), accepted.text  # the same post, within the limit
+    assert len(engagements(db, provider="twilio", kind=kind)) == 1
