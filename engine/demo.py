@@ -3,8 +3,9 @@
 A fresh workspace copied from ``examples/recruiting`` and a fresh SQLite talent base; the
 example talents imported; the outbound campaign ticked as Prefect flow runs with a simulated
 clock; the file channel writing every message under ``outbox/``; and simulated people who
-open, click, reply (English, French, German), bounce, unsubscribe and text STOP, each
-engagement posted as a *signed* provider webhook to the real webhook app, in-process.
+open, click, reply (each intent the classifier knows, in English, French and German),
+bounce, unsubscribe and text STOP, each engagement posted as a *signed* provider webhook
+to the real webhook app, in-process.
 Nothing is special-cased: the same code paths run in production.
 """
 
@@ -25,6 +26,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
+from campaigns.audience import audience_select
 from channels.sendgrid_webhooks import event_webhook_public_key, sign_event_webhook
 from channels.twilio import sign_request
 from engine.adapters import build_channels, close_channels
@@ -45,12 +47,15 @@ DAYS = 22  # three weeks and the last breakup timeouts
 PUBLIC_URL = "https://hooks.nurture.demo"
 INBOUND_DOMAIN = "reply.acme.example"
 
-# What simulated people answer, by intent and language.
+# What simulated people answer, by intent and by language: a talent in France answers in
+# French, one in Germany in German, anyone else in English. Each text is classified as its
+# intent by the built-in rules alone (the workspace's extra phrases only add to that).
+LANGUAGES = ("en", "fr", "de")
 REPLIES: dict[str, dict[str, str]] = {
     "interested": {
         "en": "Hi Charlotte, yes, happy to chat! Thursday afternoon works for me.",
-        "fr": "Bonjour Charlotte, oui, je suis partante pour en discuter. Jeudi après-midi ?",
-        "de": "Hallo Charlotte, gerne! Passt es am Donnerstag?",
+        "fr": "Bonjour Charlotte, oui, avec plaisir, je suis partante. Jeudi après-midi ?",
+        "de": "Hallo Charlotte, gerne, klingt spannend! Passt es am Donnerstag?",
     },
     "not_interested": {
         "en": "Thanks for reaching out, but I'm not interested at the moment.",
@@ -60,25 +65,46 @@ REPLIES: dict[str, dict[str, str]] = {
     "question": {
         "en": "What's the salary range, and is the role remote-friendly?",
         "fr": "Quel est le salaire proposé ? Le poste est-il en télétravail ?",
-        "de": "What's the salary range, and is the role remote-friendly?",
+        "de": "Wie hoch ist das Gehalt, und ist Homeoffice möglich?",
     },
     "out_of_office": {
         "en": "I'm out of the office until March 16 with limited access to email.",
         "fr": "Je suis absente jusqu'au 16 mars, avec un accès limité à mes e-mails.",
         "de": "Ich bin bis zum 16. März nicht im Büro.",
     },
+    "unsubscribe": {
+        "en": "Please remove me from your mailing list.",
+        "fr": "Merci de me désinscrire de votre liste.",
+        "de": "Bitte tragen Sie mich aus Ihrem Verteiler aus.",
+    },
+    "other": {
+        "en": "I have forwarded your message to a colleague on the data team.",
+        "fr": "J'ai transmis votre message à une collègue de l'équipe data.",
+        "de": "Ich habe Ihre Nachricht an einen Kollegen im Datenteam weitergeleitet.",
+    },
 }
-# Who does what: persona -> how many talents (the rest stay silent, but open and click).
+# Who does what. Each replying persona (one per intent) is cast first to one talent of each
+# language, so every seed shows every intent in English, French and German; the personas
+# below then go to talents left, by count; everyone else stays silent (but opens and clicks).
+REPLYING = tuple(REPLIES)
 PERSONAS = (
-    ("interested", 4),
+    ("interested", 1),  # one more interested reply to the intro, in any language
     ("interested_late", 2),  # answers the threaded follow-up
-    ("not_interested", 3),
-    ("question", 2),
-    ("out_of_office", 2),
-    ("unsubscribe", 1),  # one-click unsubscribe link in the follow-up
+    ("unsubscribe_link", 1),  # one-click unsubscribe link in the follow-up
     ("bounce", 1),
-    ("stop", 1),  # texts STOP to the SMS nudge
+    ("stop", 1),  # texts STOP to the SMS nudge (a talent with a phone)
 )
+# Which email a persona answers (intro unless named here), and with what.
+FOLLOWUP_ANSWERS = {
+    "interested_late": "interested",
+    "unsubscribe": "unsubscribe",  # "remove me", in words, to the follow-up
+    "unsubscribe_link": "link",
+}
+
+
+def language(country: str | None) -> str:
+    """The language a simulated talent replies in: French in France, German in Germany."""
+    return {"FR": "fr", "DE": "de"}.get(country or "", "en")
 
 
 @dataclass(order=True)
@@ -156,18 +182,32 @@ class Simulation:
         _, rows = read_csv((self.config.workspace / "talents.csv").read_bytes())
         with self.db.session() as session:
             report = import_talents(session, rows, now=self.clock(), source_name="talents.csv")
-            talents = session.execute(select(Talent.id, Talent.email, Talent.phone)).all()
-        self._cast(sorted(talents, key=lambda t: t.email or ""))
+            audience = audience_select(self.rt.campaign(CAMPAIGN).audience, self.clock())
+            talents = session.execute(
+                select(Talent.id, Talent.email, Talent.phone, Talent.country)
+                .where(Talent.id.in_(audience))
+                .order_by(Talent.email)
+            ).all()
+        self._cast(list(talents))
         return report.created
 
     def _cast(self, talents: list[Any]) -> None:
-        """Give personas to talents, deterministically from the seed."""
-        with_phone = [t for t in talents if t.phone]
-        stop = self.rng.choice(with_phone)
-        others = [t for t in talents if t.id != stop.id]
-        self.rng.shuffle(others)
+        """Give personas to the campaign's audience, deterministically from the seed."""
+        pools = {lang: [t for t in talents if language(t.country) == lang] for lang in LANGUAGES}
+        for lang, pool in pools.items():
+            if len(pool) < len(REPLYING):
+                raise RuntimeError(
+                    f"the demo needs {len(REPLYING)} talents replying in {lang!r} "
+                    f"in the audience of {CAMPAIGN}, found {len(pool)}"
+                )
+            self.rng.shuffle(pool)
+            for persona in REPLYING:
+                self.personas[pool.pop().id] = persona
+        rest = [t for pool in pools.values() for t in pool]
+        self.rng.shuffle(rest)
+        stop = next(t for t in rest if t.phone)
         self.personas[stop.id] = "stop"
-        queue = iter(others)
+        queue = iter(t for t in rest if t is not stop)
         for persona, count in PERSONAS:
             for _ in range(count if persona != "stop" else 0):
                 self.personas[next(queue).id] = persona
@@ -254,8 +294,8 @@ class Simulation:
             self._later(opened, lambda: self._sendgrid(message, "open"))
             if self.rng.random() < 0.3:
                 self._later(opened + minutes(1, 5), lambda: self._sendgrid(message, "click"))
-        reply = self._reply_intent(persona, message.step_id)
-        if reply == "unsubscribe":
+        reply = self._answer(persona, message.step_id)
+        if reply == "link":
             self._later(at + minutes(30, 240), lambda: self._unsubscribe(message))
         elif reply:
             self._later(at + minutes(60, 600), lambda: self._reply(message, reply))
@@ -264,13 +304,12 @@ class Simulation:
         return timedelta(minutes=self.rng.randint(low, high))
 
     @staticmethod
-    def _reply_intent(persona: str, step: str) -> str | None:
-        if persona == "interested_late":
-            return "interested" if step == "followup" else None
-        if persona == "unsubscribe":
-            return "unsubscribe" if step == "followup" else None
-        if persona in ("interested", "not_interested", "question") and step == "intro":
-            return persona
+    def _answer(persona: str, step: str) -> str | None:
+        """What ``persona`` answers to ``step``: a reply's intent, ``"link"`` or nothing."""
+        if step == "followup":
+            return FOLLOWUP_ANSWERS.get(persona)
+        if step == "intro" and persona in REPLYING and persona not in FOLLOWUP_ANSWERS:
+            return persona  # out_of_office answers at once, automatically (see _react)
         return None
 
     # --- the webhooks, signed the providers' way ------------------------------------------
@@ -304,7 +343,7 @@ class Simulation:
     async def _reply(self, message: OutboxMessage, intent: str) -> None:
         with self.db.session() as session:
             talent = session.get(Talent, message.talent_id)
-            language = {"FR": "fr", "DE": "de"}.get(talent.country or "", "en") if talent else "en"
+            lang = language(talent.country) if talent else "en"
             sender = f"{talent.full_name} <{talent.email}>" if talent else message.to
         to = f"reply+{message.message_id}@{INBOUND_DOMAIN}"
         auto = {"Auto-Submitted": "auto-replied"} if intent == "out_of_office" else {}
@@ -317,7 +356,7 @@ class Simulation:
             "from": sender,
             "to": to,
             "subject": headers["Subject"],
-            "text": f"{REPLIES[intent][language]}\n\nOn {message.sent_at:%a}, Charlotte wrote:\n"
+            "text": f"{REPLIES[intent][lang]}\n\nOn {message.sent_at:%a}, Charlotte wrote:\n"
             + quoted,
             "envelope": json.dumps({"to": [to], "from": message.to}),
             "charsets": json.dumps({"text": "UTF-8"}),

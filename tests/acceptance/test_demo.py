@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.db import Database
-from engine.demo import Simulation, prepare_workspace
-from engine.models import Enrollment, OutboxMessage, Talent
+from engine.demo import REPLIES, Simulation, prepare_workspace
+from engine.models import Engagement, Enrollment, OutboxMessage, Talent
 from engine.tick import tick as engine_tick
+from sequences.model import INTENTS
 
 
 def outcome(db: Database) -> dict[str, Any]:
@@ -39,7 +40,31 @@ def outcome(db: Database) -> dict[str, Any]:
             "email_opt_out": emails(Talent.email_opted_out_at.is_not(None)),
             "sms_opt_out": emails(Talent.sms_opted_out_at.is_not(None)),
             "outcomes": Counter(session.scalars(select(Enrollment.outcome))),
+            "replies": sorted(
+                (detail or "", data.get("intent"))
+                for detail, data in session.execute(
+                    select(Engagement.detail, Engagement.data).where(Engagement.kind == "replied")
+                )
+            ),
         }
+
+
+def reply_languages(replies: list[tuple[str, str | None]]) -> Counter[tuple[str | None, str]]:
+    """(stored intent, language) of each reply, the language told by the demo's reply text.
+
+    A stored text that is not one of the demo's, or a stored intent other than the one the
+    text was written to show, fails here: the real classifier must agree with the demo.
+    """
+    written = {
+        text: (intent, lang) for intent, texts in REPLIES.items() for lang, text in texts.items()
+    }
+    found: Counter[tuple[str | None, str]] = Counter()
+    for text, intent in replies:
+        assert text.strip() in written, f"not a reply of the demo: {text!r}"
+        meant, lang = written[text.strip()]
+        assert intent == meant, f"{text!r} classified as {intent}, written as {meant}"
+        found[intent, lang] += 1
+    return found
 
 
 @pytest.mark.slow
@@ -61,9 +86,15 @@ def test_demo_runs_the_campaign_end_to_end(tmp_path: Path) -> None:
     assert steps["intro"] >= 40 and steps["followup"] > 0 and steps["nudge"] > 0
     assert len(result["candidates"]) == steps["book_call"] >= 4
     assert len(result["sms_opt_out"]) == 1  # the STOP
-    assert len(result["email_opt_out"]) == 2  # the one-click unsubscribe and the hard bounce
+    # the one-click unsubscribe, the hard bounce and the "remove me" replies (en, fr, de)
+    assert len(result["email_opt_out"]) == 5
     assert result["outcomes"][None] == 0  # every enrollment reached an end
-    assert {"converted", "not_interested", "bounced", "answered"} <= set(result["outcomes"])
+    ends = {"converted", "not_interested", "bounced", "answered", "unsubscribed", "replied"}
+    assert ends <= set(result["outcomes"])  # "replied": the reply of intent other
+    languages = reply_languages(result["replies"])
+    for intent in INTENTS:  # every intent the classifier knows, in English and in French
+        assert languages[intent, "en"] and languages[intent, "fr"], (intent, languages)
+        assert languages[intent, "de"], (intent, languages)
     messages = list((root / "outbox").iterdir())
     assert len(messages) == len(result["sent"])  # the file channel wrote each sent message
 
@@ -92,3 +123,6 @@ async def test_same_seed_same_outcome_and_another_seed_differs(tmp_path: Path) -
     other = await _simulate(tmp_path / "c", 8)
     assert first == again
     assert first["candidates"] != other["candidates"]
+    for result in (first, other):  # whatever the seed: each intent in English and French
+        languages = reply_languages(result["replies"])
+        assert all(languages[i, "en"] and languages[i, "fr"] for i in INTENTS), languages
