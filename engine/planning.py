@@ -79,7 +79,7 @@ def plan_message(
     campaign = rt.campaign(enrollment.campaign)
     variant = choose_variant(step, f"{enrollment.campaign}:{talent.id}") if step.variants else None
     message_id = uuid.uuid4().hex
-    unsubscribe = unsubscribe_url(rt.config, rt.secret, talent.id, step.channel)
+    unsubscribe = unsubscribe_url(rt.config, rt.secret, talent.id, step.channel, message_id)
     context = render_context(
         rt, campaign, talent, step_id=step.id, channel=step.channel, unsubscribe=unsubscribe
     )

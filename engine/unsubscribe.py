@@ -49,12 +49,12 @@ def _invalid() -> HTMLResponse:
     )
 
 
-def _read(svc: Services, token: str) -> tuple[int, str] | None:
+def _read(svc: Services, token: str) -> tuple[int, str, str | None] | None:
     try:
-        talent_id, channel = read_unsubscribe_token(svc.link_key, token)
+        found = read_unsubscribe_token(svc.link_key, token)
     except InputError:
         return None
-    return (talent_id, channel) if channel in CHANNELS else None
+    return found if found[1] in CHANNELS else None
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse, summary="Confirmation page")
@@ -77,17 +77,20 @@ async def unsubscribe(token: str, svc: ServicesDep) -> HTMLResponse:
     found = _read(svc, token)
     if found is None:
         return _invalid()
-    talent_id, channel = found
+    talent_id, channel, message_id = found
     await run_in_threadpool(
-        lambda: svc.transaction(lambda s: opt_out(s, talent_id, channel, svc.clock()))
+        lambda: svc.transaction(lambda s: opt_out(s, talent_id, channel, svc.clock(), message_id))
     )
     return _page(
         "You are unsubscribed", f"<p>You will not receive any more {_WHAT[channel]} from us.</p>"
     )
 
 
-def opt_out(session: Session, talent_id: int, channel: str, now: datetime) -> bool:
-    """Record the unsubscribe through the engine; False when already done (or erased)."""
+def opt_out(
+    session: Session, talent_id: int, channel: str, now: datetime, message_id: str | None = None
+) -> bool:
+    """Record the unsubscribe through the engine, against the message the link came in
+    when the link names it; False when already done (or erased)."""
     talent = session.get(Talent, talent_id)
     if talent is None or talent.erased_at is not None or talent.opted_out(channel):
         return False
@@ -98,6 +101,7 @@ def opt_out(session: Session, talent_id: int, channel: str, now: datetime) -> bo
         provider_event_id=f"unsubscribe-link:{talent_id}:{channel}:{now.isoformat()}",
         occurred_at=now,
         channel=channel,  # type: ignore[arg-type]
+        message_id=message_id,
         address=address,
         reason="unsubscribe link",
     )

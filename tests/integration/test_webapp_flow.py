@@ -236,3 +236,9 @@ async def test_the_one_click_link_exits_the_enrollment_from_any_step(sent: Sent)
     assert (enrollment.status, enrollment.outcome) == ("exited", "unsubscribed")
     assert talent(sent.db, sent.ids["lea"]).email_opted_out_at is not None
     assert sent.enrollment("tom").status != "exited"  # nobody else is touched
+    # The link names the message it came in: the report counts it against that step.
+    (unsubscribed,) = engagements(sent.db, talent_id=sent.ids["lea"], kind="unsubscribed")
+    intro = sent.intro("lea")
+    assert (unsubscribed.message_id, unsubscribed.campaign, unsubscribed.step_id) == (
+        intro.message_id, CAMPAIGN, intro.step_id
+    )  # fmt: skip
