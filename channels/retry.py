@@ -73,26 +73,81 @@ def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
 
 
 class _Batch:
-    """One call of :func:`send_batch`: the semaphore and the configuration-error latch."""
+    """One call of :func:`send_batch`: the queue, the receipts, the configuration-error latch."""
 
-    def __init__(self, send_one: SendOne, concurrency: int, policy: RetryPolicy) -> None:
-        self.send_one = send_one
-        self.semaphore = asyncio.Semaphore(concurrency)
-        self.policy = policy
+    def __init__(
+        self,
+        messages: Sequence[OutboundMessage],
+        send_one: SendOne,
+        policy: RetryPolicy,
+        sleep: Sleep,
+        rand: Callable[[], float],
+    ) -> None:
+        self.messages, self.send_one, self.policy = messages, send_one, policy
+        self.sleep, self.rand = sleep, rand
+        self.receipts: list[Receipt | None] = [None] * len(messages)
+        self.left = len(messages)
+        self.finished = asyncio.Event()
+        self.queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()  # (index, attempt)
+        for index in range(len(messages)):
+            self.queue.put_nowait((index, 0))
         self.config_error: ChannelConfigError | None = None
+        self.backoffs: set[asyncio.Task[None]] = set()
 
-    async def attempt(self, message: OutboundMessage) -> Receipt:
-        async with self.semaphore:
-            if self.config_error is not None:
-                return Receipt(message.message_id, error=self.config_error)
+    def settle(self, index: int, receipt: Receipt) -> None:
+        self.receipts[index], self.left = receipt, self.left - 1
+        if self.left == 0:
+            self.finished.set()
+
+    def failed(self, index: int, attempt: int, error: DeliveryError) -> None:
+        """Retry a transient error after its backoff, or settle the message with it."""
+        if (
+            isinstance(error, TransientError)
+            and attempt < self.policy.max_retries
+            and (error.retry_after is None or error.retry_after <= self.policy.max_wait)
+        ):
+            wait = self.policy.delay(attempt, error, self.rand)
+            task = asyncio.create_task(self._requeue(index, attempt + 1, wait))
+            self.backoffs.add(task)
+            task.add_done_callback(self.backoffs.discard)
+        else:
+            self.settle(index, Receipt(self.messages[index].message_id, error=error))
+
+    async def _requeue(self, index: int, attempt: int, wait: float) -> None:
+        await self.sleep(wait)
+        self.queue.put_nowait((index, attempt))
+
+    async def worker(self) -> None:
+        while True:
+            index, attempt = await self.queue.get()
+            message = self.messages[index]
+            if self.config_error is not None:  # a rejected key must not burn the queue
+                self.settle(index, Receipt(message.message_id, error=self.config_error))
+                continue
             try:
                 sent = await self.send_one(message)
             except ChannelConfigError as exc:
                 self.config_error = exc
-                return Receipt(message.message_id, error=exc)
+                self.settle(index, Receipt(message.message_id, error=exc))
             except DeliveryError as exc:
-                return Receipt(message.message_id, error=exc)
-            return Receipt(message.message_id, sent.provider_id, segments=sent.segments)
+                self.failed(index, attempt, exc)
+            else:
+                receipt = Receipt(message.message_id, sent.provider_id, segments=sent.segments)
+                self.settle(index, receipt)
+
+    async def run(self, concurrency: int) -> list[Receipt]:
+        count = min(concurrency, len(self.messages))
+        workers = [asyncio.create_task(self.worker()) for _ in range(count)]
+        waiter = asyncio.create_task(self.finished.wait())
+        try:
+            done, _ = await asyncio.wait([waiter, *workers], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a worker ends only by raising: a bug, not a delivery error
+        finally:
+            for task in (waiter, *workers, *self.backoffs):
+                task.cancel()
+            await asyncio.gather(waiter, *workers, *self.backoffs, return_exceptions=True)
+        return [receipt for receipt in self.receipts if receipt is not None]
 
 
 async def send_batch(
@@ -106,20 +161,10 @@ async def send_batch(
 ) -> list[Receipt]:
     """One receipt per message, in order; at most ``concurrency`` provider calls at once.
 
-    The semaphore is held only during a provider call, never during a backoff wait.
+    ``concurrency`` workers take the messages from one queue (a task per message costs a
+    third of the throughput); a transient failure goes back to the queue after its backoff,
+    so no worker sits through a wait.
     """
-    batch = _Batch(send_one, concurrency, policy)
-
-    async def one(message: OutboundMessage) -> Receipt:
-        attempt = 0
-        while True:
-            receipt = await batch.attempt(message)
-            error = receipt.error
-            if not isinstance(error, TransientError) or attempt >= policy.max_retries:
-                return receipt
-            if error.retry_after is not None and error.retry_after > policy.max_wait:
-                return receipt
-            await sleep(policy.delay(attempt, error, rand))
-            attempt += 1
-
-    return list(await asyncio.gather(*(one(message) for message in messages)))
+    if not messages:
+        return []
+    return await _Batch(messages, send_one, policy, sleep, rand).run(concurrency)

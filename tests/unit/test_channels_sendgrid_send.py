@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -330,6 +331,39 @@ async def test_concurrency_never_exceeds_its_bound(client: httpx.AsyncClient) ->
     receipts = await channel(client, concurrency=7).send(batch)
     assert all(r.ok for r in receipts) and len(receipts) == 60
     assert peak == 7
+
+
+@respx.mock
+async def test_a_backoff_holds_no_sending_slot(client: httpx.AsyncClient) -> None:
+    """With one slot, the second message goes out while the first waits to retry."""
+    order: list[str] = []
+    second_sent = asyncio.Event()
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        to = json.loads(request.content)["personalizations"][0]["to"][0]["email"]
+        order.append(to)
+        if to == "ada@example.com" and order.count(to) == 1:
+            return httpx.Response(503)
+        if to == "bob@example.com":
+            second_sent.set()
+        return accepted(f"sg-{to}")
+
+    async def backoff(seconds: float) -> None:
+        await asyncio.wait_for(second_sent.wait(), timeout=5)  # no wall clock otherwise
+
+    respx.post(f"{API}/v3/mail/send").mock(side_effect=provider)
+    second = replace(FIRST, message_id="m-2", to="bob@example.com")
+    sendgrid = SendgridChannel(settings(concurrency=1), client, sleep=backoff, rand=lambda: 0.0)
+    first, other = await sendgrid.send([FIRST, second])
+    assert order == ["ada@example.com", "bob@example.com", "ada@example.com"]
+    assert (first.provider_id, other.provider_id) == ("sg-ada@example.com", "sg-bob@example.com")
+
+
+@respx.mock
+async def test_a_bug_in_a_send_is_raised_not_hung(client: httpx.AsyncClient) -> None:
+    respx.post(f"{API}/v3/mail/send").mock(side_effect=RuntimeError("bug"))
+    with pytest.raises(RuntimeError, match="bug"):
+        await asyncio.wait_for(channel(client, concurrency=3).send([FIRST] * 5), timeout=5)
 
 
 async def test_an_owned_client_is_closed_and_an_injected_one_is_not() -> None:
