@@ -408,20 +408,24 @@ async def dispatch(
 ) -> DispatchReport:
     """Claim, send and record due rows in ``concurrency`` parallel lanes until none is due."""
     report = DispatchReport()
+    # The lanes of one process take turns at the database: a write transaction waits here,
+    # not in SQLite's busy handler (which sleeps) or behind a PostgreSQL lock.
+    turn = asyncio.Lock()
 
     async def lane() -> None:
         while report.paused is None:
-            now = clock()
-            rows, claimed = await asyncio.to_thread(
-                claim, db, rt, campaign_id, now=now, limit=batch_size, lease=lease
-            )
+            async with turn:
+                rows, claimed = await asyncio.to_thread(
+                    claim, db, rt, campaign_id, now=clock(), limit=batch_size, lease=lease
+                )
             report.add(claimed)
             if not rows:
                 if claimed.cancelled or claimed.deferred:
                     continue  # those left the due set; look again
                 return
             receipts = await send(rows, rt, channels)
-            done = await asyncio.to_thread(record_receipts, db, rt, receipts, now=clock())
+            async with turn:
+                done = await asyncio.to_thread(record_receipts, db, rt, receipts, now=clock())
             report.add(done)
 
     await asyncio.gather(*(lane() for _ in range(max(concurrency, 1))))
