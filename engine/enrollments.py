@@ -23,7 +23,7 @@ from engine import interpreter as machine
 from engine.models import Enrollment, SequenceSnapshot, Talent
 from engine.progress import prefetch, step_enrollment
 from engine.runtime import Runtime
-from engine.timeline import record
+from engine.timeline import batched, record
 from sequences.document import SequenceDocument
 from sequences.errors import InputError
 
@@ -279,12 +279,12 @@ def advance_due(
     talents = {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(ids)))}
     prefetch(session, enrollments, list(talents.values()))
     planned = exited = 0
-    for enrollment in enrollments:
-        transition = step_enrollment(
-            session, enrollment, talents[enrollment.talent_id], machine.Due(), now=now, rt=rt
-        )
-        planned += enrollment.status == "sending"
-        exited += transition.state.status == "exited"
+    with batched(session):
+        for enrollment in enrollments:
+            talent = talents[enrollment.talent_id]
+            transition = step_enrollment(session, enrollment, talent, machine.Due(), now=now, rt=rt)
+            planned += enrollment.status == "sending"
+            exited += transition.state.status == "exited"
     return Advanced(len(enrollments), planned, exited)
 
 

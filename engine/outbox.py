@@ -36,7 +36,7 @@ from engine.progress import not_sent, prefetch, step_enrollment, unreachable
 from engine.runtime import Runtime
 from engine.stages import change_stage
 from engine.talents import address_hash
-from engine.timeline import record
+from engine.timeline import batched, record
 
 log = logging.getLogger("nurture.outbox")
 LEASE = timedelta(minutes=10)
@@ -263,9 +263,10 @@ def record_receipts(
         rows_list = list(rows)
         talents = _talents(session, [row.talent_id for row in rows_list])
         _enrollments(session, rows_list, talents)
-        for row in rows_list:
-            receipt = by_id[row.message_id]
-            _receipt(session, rt, row, talents[row.talent_id], receipt, now, report)
+        with batched(session):
+            for row in rows_list:
+                receipt = by_id[row.message_id]
+                _receipt(session, rt, row, talents[row.talent_id], receipt, now, report)
     return report
 
 

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from engine.models import Engagement, Talent
+from engine.models import Talent
+from engine.timeline import record
 from sequences.errors import InputError
 from sequences.model import STAGES
 
@@ -57,16 +58,8 @@ def change_stage(
         if strict and target != talent.stage:
             raise InputError(f"a talent cannot move from {talent.stage} to {target}")
         return False
-    session.add(
-        Engagement(
-            talent_id=talent.id,
-            kind="stage_changed",
-            occurred_at=at,
-            campaign=campaign,
-            enrollment_id=enrollment_id,
-            detail=f"{talent.stage} -> {target} ({reason})",
-            data={"from": talent.stage, "to": target, "reason": reason},
-        )
-    )
+    record(session, "stage_changed", at=at, talent_id=talent.id, campaign=campaign,
+           enrollment_id=enrollment_id, detail=f"{talent.stage} -> {target} ({reason})",
+           data={"from": talent.stage, "to": target, "reason": reason})  # fmt: skip
     talent.stage, talent.stage_changed_at, talent.updated_at = target, at, at
     return True
