@@ -112,7 +112,7 @@ def _summary(console: Console, sim: Any, elapsed: float) -> None:
     from engine.commands.replies import funnel_table
     from engine.commands.talents import print_talent
     from engine.demo import CAMPAIGN
-    from engine.models import Talent
+    from engine.models import Engagement, Talent
     from engine.privacy import export
     from engine.report import funnel
 
@@ -125,10 +125,12 @@ def _summary(console: Console, sim: Any, elapsed: float) -> None:
     with sim.db.session() as session:
         console.print(funnel_table(funnel(session, CAMPAIGN), CAMPAIGN))
         candidate = session.scalar(select(Talent.email).where(Talent.stage == "candidate"))
-        opted_out = session.scalar(
-            select(Talent.email).where(
-                (Talent.email_opted_out_at.is_not(None)) | (Talent.sms_opted_out_at.is_not(None))
-            )
+        opted_out = session.scalar(  # who chose to (a bounce opts an address out too)
+            select(Talent.email)
+            .join(Engagement, Engagement.talent_id == Talent.id)
+            .where(Engagement.kind.in_(("unsubscribed", "opted_out")))
+            .order_by(Engagement.id)
+            .limit(1)
         )
         for title, email in (("became a candidate", candidate), ("opted out", opted_out)):
             if email:
