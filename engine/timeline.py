@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from engine.models import Engagement, Enrollment, OutboxMessage
 
+_BUFFER = "nurture.timeline"  # session.info key of the rows a batched() block holds back
+
 
 def values(
     kind: str,
@@ -74,6 +76,3 @@ def batched(session: Session) -> Iterator[None]:
         del session.info[_BUFFER]
     if rows:
         session.execute(insert(Engagement.__table__), rows)  # type: ignore[arg-type]
-
-
-_BUFFER = "nurture.timeline"
