@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from channels.base import Channel
 from channels.errors import ChannelConfigError
+from engine.clock import Clock, system_clock
 from engine.config import Config
 
 
-def _file(config: Config) -> Channel:
+def _file(config: Config, clock: Clock) -> Channel:
     from channels.file import FileChannel
     from channels.settings import FileSettings
 
     folder = config.workspace / "outbox"
-    return FileChannel(FileSettings(directory=folder, inbound_domain=config.inbound_domain))
+    settings = FileSettings(directory=folder, inbound_domain=config.inbound_domain)
+    return FileChannel(settings, clock=clock)
 
 
 def _sendgrid(config: Config) -> Channel:
@@ -54,13 +56,13 @@ def _twilio(config: Config) -> Channel:
     return TwilioChannel(settings)
 
 
-def _build(config: Config, name: str) -> Channel:
+def _build(config: Config, name: str, clock: Clock) -> Channel:
     if name == "sendgrid":
         return _sendgrid(config)
     if name == "twilio":
         return _twilio(config)
     if name == "file":
-        return _file(config)
+        return _file(config, clock)
     from channels.registry import load_channel_class
 
     cls = load_channel_class(name)  # ChannelConfigError when nobody registered it
@@ -70,12 +72,14 @@ def _build(config: Config, name: str) -> Channel:
     return channel
 
 
-def build_channels(config: Config) -> dict[str, Channel]:
-    """``{"email": ..., "sms": ..., "whatsapp": ...}`` as the configuration asks."""
-    email = _build(config, config.email_channel)
+def build_channels(config: Config, clock: Clock = system_clock) -> dict[str, Channel]:
+    """``{"email": ..., "sms": ..., "whatsapp": ...}`` as the configuration asks. ``clock``
+    dates the file channel's messages (the engine's clock: ``--now``, the demo's weeks);
+    provider channels keep the wall clock, which their Retry-After headers are read against."""
+    email = _build(config, config.email_channel, clock)
     if config.sms_channel == config.email_channel:
         return {"email": email, "sms": email, "whatsapp": email}
-    sms = _build(config, config.sms_channel)
+    sms = _build(config, config.sms_channel, clock)
     return {"email": email, "sms": sms, "whatsapp": sms}
 
 

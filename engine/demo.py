@@ -162,7 +162,7 @@ class Simulation:
         self.db = Database(self.config.database_url)
         self.clock = ManualClock(START)
         self.rt = Runtime.load(self.config)
-        self.channels = build_channels(self.config)
+        self.channels = build_channels(self.config, self.clock)
         app = create_app(self.config, self.db, self.clock)
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL)
         self.pending: list[Pending] = []

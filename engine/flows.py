@@ -127,10 +127,11 @@ async def campaign_tick(
     Scheduled runs leave a paused campaign paused; ``nurture run`` (``resume``) lifts it."""
     config = Config.load(Path(workspace) if workspace else None)
     db = Database(config.database_url)
-    channels = build_channels(config)
+    clock = clock_from_option(now)
+    channels = build_channels(config, clock)
     try:
         rt = Runtime.load(config)
-        summary = await run_tick(db, rt, channels, campaign, clock_from_option(now), resume=resume)
+        summary = await run_tick(db, rt, channels, campaign, clock, resume=resume)
     finally:
         await close_channels(channels)
         db.dispose()

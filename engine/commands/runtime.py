@@ -65,7 +65,7 @@ def _tick(
     from engine.tick import tick
 
     async def once() -> TickSummary:
-        channels = {} if dry_run else build_channels(ctx.obj.config)
+        channels = {} if dry_run else build_channels(ctx.obj.config, clock)
         try:
             return await tick(ctx.obj.db, rt, channels, campaign, clock=clock, dry_run=dry_run,
                               resume_paused=True)  # fmt: skip

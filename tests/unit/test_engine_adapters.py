@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import email
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from channels.errors import ChannelConfigError
 from channels.file import FileChannel
 from channels.sendgrid import SendgridChannel
 from engine.adapters import build_channels
+from engine.clock import fixed_clock
 from engine.config import Config
 
 
@@ -44,6 +49,18 @@ def test_without_keys_one_file_channel_serves_every_channel(tmp_path: Path) -> N
     channels = build_channels(_config(tmp_path))
     assert isinstance(channels["email"], FileChannel)
     assert channels["email"] is channels["sms"] is channels["whatsapp"]
+
+
+def test_the_file_channel_dates_messages_with_the_engines_clock(tmp_path: Path) -> None:
+    """`nurture run --now` and the demo's simulated weeks write mail dated in their time."""
+    at = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    channels = build_channels(_config(tmp_path), fixed_clock(at))
+    message = OutboundMessage("m-1", "email", "ada@example.com", "c@acme.example", "Hello",
+                              subject="Hi")  # fmt: skip
+    [receipt] = asyncio.run(channels["email"].send([message]))
+    [written] = (tmp_path / "outbox").iterdir()
+    assert receipt.ok
+    assert email.message_from_bytes(written.read_bytes())["Date"] == format_datetime(at)
 
 
 def test_a_sendgrid_key_selects_sendgrid_for_email_only(tmp_path: Path) -> None:
