@@ -19,7 +19,7 @@ from sequences.source import Path as DataPath
 from sequences.source import Source, parse_yaml, sorted_problems
 from sequences.suggest import did_you_mean
 from sequences.templates import TemplateIssue, check_template, render_step, sample_context
-from sequences.validation import validate
+from sequences.validation import ignoring_unknown_keys, validate
 
 DEFAULT_SMS_SEGMENT_LIMIT = 3
 
@@ -56,14 +56,27 @@ def check_sequence_text(
         message = "a sequence file is a mapping with at least 'sequence' and 'steps'"
         return None, [*problems, source.problem((), message)]
     sequence, structural = validate(Sequence, source)
-    if sequence is None:
-        return None, sorted_problems(problems + structural)
-    templates, template_problems = _templates(sequence, source, workspace)
-    problems += check_sequence(sequence, source) + template_problems
+    if sequence is None:  # a misspelt key alone does not hide what the rest of the file means
+        typo_free, owners = ignoring_unknown_keys(Sequence, source.data)
+        meaning = _meaning(typo_free, source, workspace)[1] if typo_free else []
+        # ... except about the mapping that held it ("needs a 'subject'" after 'subjet').
+        held = {source.at(owner) for owner in owners}
+        meaning = [m for m in meaning if (m.line, m.column) not in held]
+        return None, sorted_problems(problems + structural + meaning)
+    templates, meaning = _meaning(sequence, source, workspace)
+    problems += meaning
     document = SequenceDocument(sequence, templates, file)
     if not any(problem.severity == "error" for problem in problems):
         problems += _sms_lengths(document, source, sms_segment_limit)
     return document, sorted_problems(problems)
+
+
+def _meaning(
+    sequence: Sequence, source: Source, workspace: Path
+) -> tuple[dict[str, str], list[Problem]]:
+    """The templates read, and the semantic and template problems of a well-formed sequence."""
+    templates, template_problems = _templates(sequence, source, workspace)
+    return templates, check_sequence(sequence, source) + template_problems
 
 
 def _template_fields(sequence: Sequence) -> Iterator[tuple[DataPath, str, bool]]:

@@ -8,6 +8,7 @@ words the message for a recruiter, with a "did you mean" for misspelled keys and
 
 from __future__ import annotations
 
+import copy
 import re
 import types
 import typing
@@ -47,6 +48,31 @@ def validate(model: type[M], source: Source) -> tuple[M | None, list[Problem]]:
     except ValidationError as exc:
         errors = _relevant(exc.errors())
         return None, [_problem(model, source, error) for error in errors]
+
+
+def ignoring_unknown_keys(model: type[M], data: Any) -> tuple[M | None, list[Path]]:
+    """The model built as if every unknown key were absent, when unknown keys are all that
+    is wrong with ``data`` (so a typo does not hide the rest of the file), and the paths of
+    the mappings that held them; None when something else is wrong too."""
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        errors = _relevant(exc.errors())
+    if any(error["type"] != "extra_forbidden" for error in errors):
+        return None, []
+    pruned, owners = copy.deepcopy(data), []
+    for error in errors:
+        path, _ = _walk(model, pruned, error["loc"])
+        parent = pruned
+        for part in path[:-1]:
+            parent = parent[part]
+        if path and isinstance(parent, dict):
+            parent.pop(path[-1], None)
+            owners.append(path[:-1])
+    try:
+        return model.model_validate(pruned), owners
+    except ValidationError:
+        return None, []
 
 
 def _relevant(errors: list[ErrorDetails]) -> list[ErrorDetails]:

@@ -32,6 +32,12 @@ CASES: list[tuple[str, str, list[tuple[int, int, str]]]] = [
         ],
     ),
     (
+        "a misspelt key and a meaning error, both at once",
+        "sequence: s\nsteps:\n  - id: a\n    channel: sms\n    bdy: x\n    body: y\n"
+        "    on: [{after: 1 days, goto: b}]\n",
+        [(5, 5, "unknown key 'bdy'; did you mean 'body'?"), (7, 32, "unknown step 'b'")],
+    ),
+    (
         "duplicate key",
         "sequence: s\nsteps:\n  - id: a\n    channel: sms\n    body: x\n    body: y\n",
         [(6, 5, "duplicate key 'body' (first written at line 5)")],
