@@ -2,8 +2,10 @@
 
 Three passes, each reporting all it finds: YAML syntax (with duplicate keys), structure
 (the pydantic models), then meaning (``sequences.checks``) and templates (syntax and names
-the context cannot provide, in the template file or inline in the YAML). Warnings (an SMS
-over the segment limit, a variant of weight 0) do not stop a sequence from loading.
+the context cannot provide, in the template file or inline in the YAML). When unknown keys
+are the only structural errors, the meaning pass still runs, on the file without them.
+Warnings (an SMS over the segment limit, a variant of weight 0) do not stop a sequence
+from loading.
 """
 
 from __future__ import annotations
