@@ -126,8 +126,8 @@ async def campaign_tick(
 
     Scheduled runs leave a paused campaign paused; ``nurture run`` (``resume``) lifts it."""
     config = Config.load(Path(workspace) if workspace else None)
+    clock = clock_from_option(now)  # a bad --now fails before anything is opened
     db = Database(config.database_url)
-    clock = clock_from_option(now)
     channels = build_channels(config, clock)
     try:
         rt = Runtime.load(config)
