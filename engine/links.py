@@ -17,11 +17,14 @@ from engine.config import Config
 from sequences.errors import InputError
 
 
-def secret_key(config: Config) -> bytes:
-    """The signing key: from the environment, else the workspace's own key file."""
+def secret_key(config: Config, *, create: bool = True) -> bytes:
+    """The signing key: from the environment, else the workspace's own key file (a
+    throwaway key when it does not exist and ``create`` is False: a dry run writes nothing)."""
     if value := config.env.get("NURTURE_SECRET_KEY"):
         return value.encode()
     path = config.workspace / ".nurture" / "secret_key"
+    if not path.exists() and not create:
+        return secrets.token_urlsafe(32).encode()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)

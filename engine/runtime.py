@@ -36,14 +36,16 @@ class Runtime:
     documents: dict[str, SequenceDocument] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, config: Config, workspace: Workspace | None = None) -> Runtime:
+    def load(
+        cls, config: Config, workspace: Workspace | None = None, *, dry_run: bool = False
+    ) -> Runtime:
         if workspace is None:
             workspace = load_workspace(config.workspace)
         # Everything alive now (Prefect, SQLAlchemy, the workspace) lives as long as the
         # process: freeze it out of the cyclic collector, whose full passes would otherwise
         # walk it again and again while a tick churns through ORM objects (~25 % of a tick).
         gc.freeze()
-        return cls(config, workspace, secret_key(config))
+        return cls(config, workspace, secret_key(config, create=not dry_run))
 
     def campaign(self, campaign_id: str) -> Campaign:
         campaign = self.workspace.campaigns.get(campaign_id)

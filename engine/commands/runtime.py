@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -46,8 +47,12 @@ def run(
 ) -> None:
     """Run one tick of a campaign now: enroll, advance, send, expire leases (resumes a pause)."""
     clock = clock_from_option(now)
-    rt = Runtime.load(ctx.obj.config)
+    rt = Runtime.load(ctx.obj.config, dry_run=dry_run)
     rt.campaign(campaign)
+    if dry_run and (missing := _missing_sqlite_file(ctx.obj.config.database_url)):
+        ctx.obj.console.print(f"nothing to plan: no talent base at {missing} yet "
+                              "(nurture talents import FILE.csv)")  # fmt: skip
+        return
     if prefect and not dry_run:
         from engine.flows import campaign_tick
 
@@ -56,6 +61,17 @@ def run(
     else:
         summary = _tick(ctx, rt, campaign, clock, dry_run=dry_run).as_dict()
     _print_summary(ctx.obj.console, summary, as_json=as_json)
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist (a dry run does not create it)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
 
 
 def _tick(

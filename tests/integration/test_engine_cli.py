@@ -48,6 +48,20 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     assert not (workspace / "outbox").exists()
 
 
+def test_a_dry_run_on_a_fresh_workspace_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "fresh"
+    shutil.copytree(EXAMPLE, root)
+    for name in ("NURTURE_DATABASE_URL", "NURTURE_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NURTURE_WORKSPACE", str(root))
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    assert main(["run", "backend-engineers-q1", "--dry-run", "--now", "2026-03-02T09:30"]) == 0
+    assert "nothing to plan: no talent base" in capsys.readouterr().out
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # no db, no key
+
+
 def test_run_sends_through_the_file_channel_and_never_twice(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
