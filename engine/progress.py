@@ -173,10 +173,9 @@ class Lookups:
     addresses: set[str] = field(default_factory=set)  # the addresses looked up
     suppressed: set[str] = field(default_factory=set)
     planned: set[tuple[int, str]] = field(default_factory=set)
-    enrollments: set[int] = field(default_factory=set)
-    # The batch's enrollments, held here so they stay in the session's identity map (it
-    # keeps unmodified objects weakly): session.get() then finds them without a query.
-    loaded: list[Enrollment] = field(default_factory=list)
+    # The batch's enrollments by id, held here so they stay in the session's identity map
+    # (it keeps unmodified objects weakly): session.get() then finds them without a query.
+    enrollments: dict[int, Enrollment] = field(default_factory=dict)
 
 
 def prefetch(session: Session, enrollments: list[Enrollment], talents: list[Talent]) -> None:
@@ -193,7 +192,10 @@ def prefetch(session: Session, enrollments: list[Enrollment], talents: list[Tale
         )
     )
     session.info[_LOOKUPS] = Lookups(
-        addresses, {hashes[h] for h in found}, {(e, s) for e, s in planned}, set(ids), enrollments
+        addresses,
+        {hashes[h] for h in found},
+        {(e, s) for e, s in planned},
+        {e.id: e for e in enrollments},
     )
 
 
