@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, select
+from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,7 @@ from campaigns.model import Campaign
 from campaigns.workspace import Workspace
 from engine import interpreter as machine
 from engine.models import Enrollment, SequenceSnapshot, Talent
-from engine.progress import prefetch, step_enrollment
+from engine.progress import ENROLLMENTS, prefetch, step_rows
 from engine.runtime import Runtime
 from engine.timeline import batched, record
 from sequences.document import SequenceDocument
@@ -253,39 +254,36 @@ def _record_entered(session: Session, campaign_id: str, after_id: int, now: date
 
 def due_enrollments(
     session: Session, campaign_id: str, *, now: datetime, limit: int
-) -> list[Enrollment]:
+) -> list[Row[Any]]:
     """Enrollments of the campaign whose time has come, locked (skip locked on PostgreSQL)."""
     query = (
-        select(Enrollment)
+        select(ENROLLMENTS)
         .where(
-            Enrollment.campaign == campaign_id,
-            Enrollment.status.in_(("pending", "waiting")),
-            Enrollment.due_at <= now,
+            ENROLLMENTS.c.campaign == campaign_id,
+            ENROLLMENTS.c.status.in_(("pending", "waiting")),
+            ENROLLMENTS.c.due_at <= now,
         )
-        .order_by(Enrollment.due_at, Enrollment.id)
+        .order_by(ENROLLMENTS.c.due_at, ENROLLMENTS.c.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
 def advance_due(
     session: Session, rt: Runtime, campaign_id: str, *, now: datetime, limit: int = 1000
 ) -> Advanced:
     """Advance one batch of due enrollments: enter steps, plan messages, take timeouts."""
-    enrollments = due_enrollments(session, campaign_id, now=now, limit=limit)
-    ids = [enrollment.talent_id for enrollment in enrollments]
+    rows = due_enrollments(session, campaign_id, now=now, limit=limit)
+    ids = [row.talent_id for row in rows]
     talents = {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(ids)))}
-    prefetch(session, enrollments, list(talents.values()))
-    planned = exited = 0
+    prefetch(session, [row.id for row in rows], list(talents.values()))
     with batched(session):
-        for enrollment in enrollments:
-            talent = talents[enrollment.talent_id]
-            transition = step_enrollment(session, enrollment, talent, machine.Due(), now=now, rt=rt)
-            planned += enrollment.status == "sending"
-            exited += transition.state.status == "exited"
-    return Advanced(len(enrollments), planned, exited)
+        done = step_rows(session, rt, rows, machine.Due(), now=now, talents=talents)
+    planned = sum(enrollment.status == "sending" for enrollment, _ in done)
+    exited = sum(transition.state.status == "exited" for _, transition in done)
+    return Advanced(len(rows), planned, exited)
 
 
 @dataclass(frozen=True)

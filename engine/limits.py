@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from engine.models import OutboxMessage
@@ -34,7 +34,7 @@ class Limits:
 
 @dataclass
 class Verdict:
-    allowed: list[OutboxMessage] = field(default_factory=list)
+    allowed: list[Row[Any]] = field(default_factory=list)
     deferred: dict[int, datetime] = field(default_factory=dict)  # row id -> not before
 
 
@@ -83,7 +83,7 @@ def _windows(
 
 
 def screen(
-    session: Session, rows: list[OutboxMessage], sender: str, limits: Limits, *, now: datetime
+    session: Session, rows: list[Row[Any]], sender: str, limits: Limits, *, now: datetime
 ) -> Verdict:
     """Split due rows (all from ``sender``) into those that may go now and those deferred."""
     mine = OutboxMessage.sender == sender

@@ -19,8 +19,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from channels.base import Channel, OutboundMessage, Receipt
@@ -32,9 +33,9 @@ from engine.db import Database
 from engine.enrollments import lock_campaign
 from engine.limits import Limits, as_timedelta, screen
 from engine.models import CampaignState, Enrollment, OutboxMessage, Suppression, Talent
-from engine.progress import not_sent, prefetch, step_enrollment, unreachable
+from engine.progress import blocked, not_sent, step_enrollment, step_many
 from engine.runtime import Runtime
-from engine.stages import change_stage
+from engine.stages import change_stage, record_change
 from engine.talents import address_hash
 from engine.timeline import batched, record
 
@@ -76,23 +77,31 @@ def _limits(rt: Runtime, campaign_id: str) -> Limits:
     )
 
 
-def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[OutboxMessage]:
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+# What the claim needs of a talent: whether they may still be written to, and their zone.
+_REACH = (
+    Talent.id, Talent.email, Talent.phone, Talent.stage, Talent.erased_at, Talent.timezone,
+    Talent.email_opted_out_at, Talent.sms_opted_out_at, Talent.whatsapp_opted_out_at,
+)  # fmt: skip
+
+
+def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[Row[Any]]:
     query = (
-        select(OutboxMessage)
+        select(_OUTBOX)
         .where(
-            OutboxMessage.campaign == campaign_id,
-            OutboxMessage.status == "planned",
-            OutboxMessage.due_at <= now,
+            _OUTBOX.c.campaign == campaign_id,
+            _OUTBOX.c.status == "planned",
+            _OUTBOX.c.due_at <= now,
         )
-        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
-def _suppressed(session: Session, rows: list[OutboxMessage]) -> set[str]:
+def _suppressed(session: Session, rows: list[Row[Any]]) -> set[str]:
     hashes = {address_hash(row.to): row.to for row in rows if row.to}
     found = session.scalars(
         select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
@@ -108,73 +117,73 @@ def claim(
     now: datetime,
     limit: int = 500,
     lease: timedelta = LEASE,
-) -> tuple[list[OutboxMessage], DispatchReport]:
-    """Claim up to ``limit`` due rows for sending; returns them (detached) and what happened."""
+) -> tuple[list[OutboundMessage], DispatchReport]:
+    """Claim up to ``limit`` due rows for sending; returns their messages and what happened.
+
+    Rows are read and claimed with Core statements (no ORM object per row): the ORM is only
+    used for the few rows withdrawn here, whose enrollment moves on."""
     report = DispatchReport()
     with db.session(immediate=True) as session:
         lock_campaign(session, f"claim:{campaign_id}")
         rows = _due(session, campaign_id, now, limit)
-        talents = _talents(session, [row.talent_id for row in rows])
-        _enrollments(session, rows, talents)
-        allowed: list[OutboxMessage] = []
+        talents = {
+            t.id: t
+            for t in session.execute(
+                select(*_REACH).where(Talent.id.in_({row.talent_id for row in rows}))
+            )
+        }
+        allowed: list[Row[Any]] = []
         for sender, group in _by_sender(_withdraw(session, rt, rows, talents, now, report)):
             verdict = screen(session, group, sender, _limits(rt, campaign_id), now=now)
             _defer(session, rt, verdict.deferred, talents, group, report)
             allowed += verdict.allowed
         _mark_claimed(session, allowed, now, lease)
         report.claimed = len(allowed)
-        session.expunge_all()
-    return allowed, report
+    return [outbound(row, rt) for row in allowed], report
 
 
-def _by_sender(rows: list[OutboxMessage]) -> list[tuple[str, list[OutboxMessage]]]:
-    groups: dict[str, list[OutboxMessage]] = {}
+def _mark_claimed(session: Session, rows: list[Row[Any]], now: datetime, lease: timedelta) -> None:
+    if rows:
+        session.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_([row.id for row in rows]))
+            .values(status="claimed", claimed_at=now, lease_until=now + lease,
+                    attempts=_OUTBOX.c.attempts + 1)
+        )  # fmt: skip
+
+
+def _by_sender(rows: list[Row[Any]]) -> list[tuple[str, list[Row[Any]]]]:
+    groups: dict[str, list[Row[Any]]] = {}
     for row in rows:
         groups.setdefault(row.sender, []).append(row)
     return list(groups.items())
 
 
-def _mark_claimed(
-    session: Session, rows: list[OutboxMessage], now: datetime, lease: timedelta
-) -> None:
-    for row in rows:
-        row.status, row.claimed_at, row.lease_until = "claimed", now, now + lease
-        row.attempts += 1
-    session.flush()
-
-
-def _enrollments(session: Session, rows: list[OutboxMessage], talents: dict[int, Talent]) -> None:
-    """Load the rows' enrollments into the session at once, and the batch lookups."""
-    ids = [row.enrollment_id for row in rows]
-    enrollments = list(session.scalars(select(Enrollment).where(Enrollment.id.in_(ids))))
-    prefetch(session, enrollments, list(talents.values()))
-
-
-def _talents(session: Session, ids: list[int]) -> dict[int, Talent]:
-    return {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(ids)))}
-
-
 def _withdraw(
     session: Session,
     rt: Runtime,
-    rows: list[OutboxMessage],
-    talents: dict[int, Talent],
+    rows: list[Row[Any]],
+    talents: Mapping[int, Row[Any]],
     now: datetime,
     report: DispatchReport,
-) -> list[OutboxMessage]:
+) -> list[Row[Any]]:
     """Cancel rows whose talent may no longer be contacted on that channel."""
     suppressed = _suppressed(session, rows)
     keep = []
     for row in rows:
-        talent = talents[row.talent_id]
-        reason = "suppressed" if row.to in suppressed else unreachable(session, talent, row.channel)
+        reason = (
+            "suppressed" if row.to in suppressed else blocked(talents[row.talent_id], row.channel)
+        )
         if reason is None:
             keep.append(row)
             continue
-        row.status, row.error = "cancelled", reason
+        session.execute(
+            update(_OUTBOX).where(_OUTBOX.c.id == row.id).values(status="cancelled", error=reason)
+        )
         report.cancelled += 1
         enrollment = session.get(Enrollment, row.enrollment_id)
         if enrollment and enrollment.status == "sending" and enrollment.step_id == row.step_id:
+            talent = session.get_one(Talent, row.talent_id)
             not_sent(session, enrollment, talent, reason, now=now, rt=rt)
     return keep
 
@@ -183,28 +192,42 @@ def _defer(
     session: Session,
     rt: Runtime,
     deferred: Mapping[int, datetime],
-    talents: dict[int, Talent],
-    rows: list[OutboxMessage],
+    talents: Mapping[int, Row[Any]],
+    rows: list[Row[Any]],
     report: DispatchReport,
 ) -> None:
-    for row in rows:
-        if row.id not in deferred:
-            continue
-        enrollment = session.get(Enrollment, row.enrollment_id)
-        settings = (
-            rt.document(session, enrollment.content_hash).sequence.settings if enrollment else None
+    """Move rows over a limit to their next free slot, inside the talent's send window."""
+    rows = [row for row in rows if row.id in deferred]
+    if not rows:
+        return
+    found = session.execute(
+        select(Enrollment.id, Enrollment.content_hash).where(
+            Enrollment.id.in_([row.enrollment_id for row in rows])
         )
+    )
+    snapshots = {enrollment_id: content_hash for enrollment_id, content_hash in found}
+    moves = []
+    for row in rows:
         at = deferred[row.id]
-        if settings is not None:
+        if (content_hash := snapshots.get(row.enrollment_id)) is not None:
+            settings = rt.document(session, content_hash).sequence.settings
             at = calendar_for(settings, talents[row.talent_id].timezone).next_open(at)
-        row.due_at = at
-        report.deferred += 1
+        moves.append({"row": row.id, "at": at})
+    session.execute(
+        update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row")).values(due_at=bindparam("at")),
+        moves,
+    )
+    report.deferred += len(rows)
+
+
+def _talents(session: Session, ids: list[int]) -> dict[int, Talent]:
+    return {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(ids)))}
 
 
 # --- send -----------------------------------------------------------------------------------
 
 
-def outbound(row: OutboxMessage, rt: Runtime) -> OutboundMessage:
+def outbound(row: OutboxMessage | Row[Any], rt: Runtime) -> OutboundMessage:
     """The channel's view of a claimed row; our message id doubles as the reply token."""
     sender = rt.campaign(row.campaign).sender
     return OutboundMessage(
@@ -227,13 +250,11 @@ def outbound(row: OutboxMessage, rt: Runtime) -> OutboundMessage:
     )
 
 
-async def send(
-    rows: list[OutboxMessage], rt: Runtime, channels: Mapping[str, Channel]
-) -> list[Receipt]:
-    """Send claimed rows, grouped by channel, one receipt per row (in any order)."""
+async def send(messages: list[OutboundMessage], channels: Mapping[str, Channel]) -> list[Receipt]:
+    """Send claimed messages, grouped by channel, one receipt per message (in any order)."""
     receipts: list[Receipt] = []
-    for name in sorted({row.channel for row in rows}):
-        group = [outbound(row, rt) for row in rows if row.channel == name]
+    for name in sorted({message.channel for message in messages}):
+        group = [message for message in messages if message.channel == name]
         channel = channels.get(name)
         if channel is None:
             error = ChannelConfigError(f"no {name} channel is configured")
@@ -252,40 +273,95 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
     return max(delay, timedelta(seconds=retry_after or 0))
 
 
+# What recording a receipt reads of an outbox row: everything but the message itself.
+_RECEIPT = [c for c in _OUTBOX.c if c.name not in ("subject", "text", "html", "headers")]
+
+
 def record_receipts(
     db: Database, rt: Runtime, receipts: list[Receipt], *, now: datetime
 ) -> DispatchReport:
-    """Write the outcome of each send in one transaction; a ChannelConfigError pauses."""
+    """Write the outcome of each send in one transaction; a ChannelConfigError pauses.
+
+    Rows no longer claimed or in doubt are left alone (a provider event that came first
+    settled them). Sent rows, the common case, are written in a few statements for the
+    batch; the others go through the models one by one."""
     report = DispatchReport()
     by_id = {receipt.message_id: receipt for receipt in receipts}
     with db.session(immediate=True) as session:
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.message_id.in_(by_id)))
-        rows_list = list(rows)
-        talents = _talents(session, [row.talent_id for row in rows_list])
-        _enrollments(session, rows_list, talents)
+        query = select(*_RECEIPT).where(_OUTBOX.c.message_id.in_(by_id))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        rows = [row for row in session.execute(query) if row.status in ("claimed", "in_doubt")]
+        sent = [row for row in rows if by_id[row.message_id].error is None]
+        unsent = [row.id for row in rows if by_id[row.message_id].error is not None]
         with batched(session):
-            for row in rows_list:
-                receipt = by_id[row.message_id]
-                _receipt(session, rt, row, talents[row.talent_id], receipt, now, report)
+            if sent:
+                _record_sent(session, rt, sent, by_id, now)
+                report.sent = len(sent)
+            if unsent:
+                models = list(
+                    session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(unsent)))
+                )
+                talents = _talents(session, [row.talent_id for row in models])
+                for model in models:
+                    error = by_id[model.message_id].error
+                    assert error is not None
+                    _unsent(session, rt, model, talents[model.talent_id], error, now, report)
     return report
 
 
-def _receipt(
+def _record_sent(
+    session: Session,
+    rt: Runtime,
+    rows: list[Row[Any]],
+    receipts: Mapping[str, Receipt],
+    now: datetime,
+) -> None:
+    """:func:`mark_sent` for a batch of claimed (or in doubt) rows, with Core statements."""
+    session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("row"))
+        .values(status="sent", sent_at=bindparam("at"), lease_until=None, error=None,
+                provider_message_id=bindparam("provider_id")),
+        [{"row": row.id, "at": row.sent_at or now,
+          "provider_id": receipts[row.message_id].provider_id or row.provider_message_id}
+         for row in rows],
+    )  # fmt: skip
+    for row in rows:
+        if row.status == "in_doubt":
+            record(session, "reconciled", at=now, talent_id=row.talent_id, message=row)
+        record(session, "sent", at=row.sent_at or now, talent_id=row.talent_id, message=row)
+    talents = cast(Table, Talent.__table__)
+    ids = list({row.talent_id for row in rows})
+    session.execute(
+        update(talents).where(talents.c.id.in_(ids)).values(last_contacted_at=now, updated_at=now)
+    )
+    first = session.execute(
+        update(talents)
+        .where(talents.c.id.in_(ids), talents.c.stage == "person")
+        .values(stage="prospect", stage_changed_at=now)
+        .returning(talents.c.id)
+    )
+    by_talent = {row.talent_id: row for row in rows}
+    for talent_id in first.scalars():
+        row = by_talent[talent_id]
+        record_change(session, talent_id, "person", "prospect", at=now,
+                      reason="first message sent", campaign=row.campaign,
+                      enrollment_id=row.enrollment_id)  # fmt: skip
+    moves = [(row.enrollment_id, row.step_id, machine.Sent(row.sent_at or now)) for row in rows]
+    step_many(session, rt, moves, now=now)
+
+
+def _unsent(
     session: Session,
     rt: Runtime,
     row: OutboxMessage,
     talent: Talent,
-    receipt: Receipt,
+    error: Exception,
     now: datetime,
     report: DispatchReport,
 ) -> None:
-    error = receipt.error
-    if row.status not in ("claimed", "in_doubt"):
-        return  # already settled, e.g. reconciled by a provider event that came first
-    if error is None:
-        mark_sent(session, row, talent, now=now, provider_id=receipt.provider_id, rt=rt)
-        report.sent += 1
-    elif isinstance(error, ChannelConfigError):
+    if isinstance(error, ChannelConfigError):
         row.status, row.claimed_at, row.lease_until = "planned", None, None
         row.attempts, row.error = max(row.attempts - 1, 0), str(error)
         pause(session, row.campaign, f"{row.channel} channel: {error}", now=now)
@@ -424,7 +500,7 @@ async def dispatch(
                 if claimed.cancelled or claimed.deferred:
                     continue  # those left the due set; look again
                 return
-            receipts = await send(rows, rt, channels)
+            receipts = await send(rows, channels)
             async with turn:
                 done = await asyncio.to_thread(record_receipts, db, rt, receipts, now=clock())
             report.add(done)

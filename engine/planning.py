@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from campaigns.model import Campaign
 from engine.links import unsubscribe_url
 from engine.models import Enrollment, OutboxMessage, Talent
 from engine.runtime import Runtime, render_context
-from engine.timeline import record
+from engine.timeline import insert_later, record
 from sequences.document import SequenceDocument
 from sequences.model import EmailStep, SmsStep, WhatsappStep
 from sequences.templates import choose_variant, render_step
@@ -25,7 +27,7 @@ from sequences.templates import choose_variant, render_step
 MessageStep = EmailStep | SmsStep | WhatsappStep
 
 
-def address(talent: Talent, channel: str) -> str | None:
+def address(talent: Talent | Row[Any], channel: str) -> str | None:
     """Where a message on ``channel`` goes for this talent (None when there is no address)."""
     return talent.email if channel == "email" else talent.phone
 
@@ -74,8 +76,9 @@ def plan_message(
     *,
     due_at: datetime,
     now: datetime,
-) -> OutboxMessage:
-    """Render ``step`` for ``talent`` and add its outbox row (status ``planned``)."""
+) -> dict[str, Any]:
+    """Render ``step`` for ``talent`` and add its outbox row (status ``planned``): at once,
+    or with the rest of the batch inside :func:`engine.timeline.batched`."""
     campaign = rt.campaign(enrollment.campaign)
     variant = choose_variant(step, f"{enrollment.campaign}:{talent.id}") if step.variants else None
     message_id = uuid.uuid4().hex
@@ -86,31 +89,21 @@ def plan_message(
     rendered = render_step(doc, step.id, variant, context)
     parent = _thread(session, enrollment, step)
     to = address(talent, step.channel) or ""
-    message = OutboxMessage(
-        message_id=message_id,
-        enrollment_id=enrollment.id,
-        talent_id=talent.id,
-        campaign=enrollment.campaign,
-        step_id=step.id,
-        variant=variant,
-        channel=step.channel,
-        to=to,
-        domain=to.rpartition("@")[2].lower() if step.channel == "email" else None,
-        sender=sender_address(campaign, step.channel),
-        sender_name=campaign.sender.name,
-        subject=_subject(rendered.subject, parent) if step.channel == "email" else None,
-        text=rendered.text,
-        html=rendered.html,
-        headers=_headers(message_id, rt.email_domain(campaign), parent)
-        if step.channel == "email"
-        else {},
-        unsubscribe_url=unsubscribe,
-        status="planned",
-        due_at=due_at,
-        attempts=0,
-        created_at=now,
-    )
-    session.add(message)
+    email = step.channel == "email"
+    row = {
+        "message_id": message_id, "enrollment_id": enrollment.id, "talent_id": talent.id,
+        "campaign": enrollment.campaign, "step_id": step.id, "variant": variant,
+        "channel": step.channel, "to": to,
+        "domain": to.rpartition("@")[2].lower() if email else None,
+        "sender": sender_address(campaign, step.channel), "sender_name": campaign.sender.name,
+        "subject": _subject(rendered.subject, parent) if email else None,
+        "text": rendered.text, "html": rendered.html,
+        "headers": _headers(message_id, rt.email_domain(campaign), parent) if email else {},
+        "unsubscribe_url": unsubscribe, "status": "planned", "due_at": due_at, "attempts": 0,
+        "provider_message_id": None, "claimed_at": None, "lease_until": None, "error": None,
+        "sent_at": None, "created_at": now,
+    }  # fmt: skip
+    insert_later(session, OutboxMessage.__table__, row)
     enrollment.variant = variant
-    record(session, "planned", at=now, talent_id=talent.id, message=message)
-    return message
+    record(session, "planned", at=now, talent_id=talent.id, message=SimpleNamespace(**row))
+    return row

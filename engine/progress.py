@@ -8,11 +8,14 @@ and the next tick plans it with the campaign's sender and links.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, assert_never
+from functools import partial
+from types import SimpleNamespace
+from typing import Any, assert_never, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from engine import interpreter as machine
@@ -139,6 +142,111 @@ def _send(
     return transition
 
 
+# Decisions that need nothing of the talent but its id: when a receipt's transition is made
+# only of these, the talent is not loaded at all (guards load it when they read it).
+_PLAIN = (WaitUntil, Exit, Goto, SkipStep)
+# The columns a transition changes, written back for a whole batch with one UPDATE.
+_STATE = ("status", "step_id", "variant", "due_at", "step_sent_at", "wait_goto", "outcome",
+          "updated_at", "exited_at")  # fmt: skip
+ENROLLMENTS = cast(Table, Enrollment.__table__)
+
+
+class _LazyContext(Mapping[str, Any]):
+    """A render context built (and its talent loaded) only when a guard reads it."""
+
+    def __init__(self, build: Callable[[], Mapping[str, Any]]) -> None:
+        self._build = build
+        self._data: Mapping[str, Any] | None = None
+
+    def _get(self) -> Mapping[str, Any]:
+        if self._data is None:
+            self._data = self._build()
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+def _lazy_context(
+    rt: Runtime, enrollment: Enrollment, talent: Talent | None, load: Callable[[], Talent]
+) -> dict[str, Any]:
+    return _context(rt, enrollment, talent or load())
+
+
+def step_rows(
+    session: Session,
+    rt: Runtime,
+    rows: Sequence[Row[Any]],
+    trigger: Trigger,
+    *,
+    now: datetime,
+    talents: Mapping[int, Talent] | None = None,
+) -> list[tuple[Enrollment, Transition]]:
+    """:func:`step_enrollment` for a batch of enrollment rows (Core rows, not models).
+
+    Each transition is carried out on a plain copy of its row, and the copies are written
+    back with one UPDATE: no ORM object per enrollment. ``talents`` are the models when the
+    caller has them (planning renders messages); otherwise a talent is loaded only when a
+    guard reads it or a decision needs more than its id."""
+    zones: Mapping[int, str | None] = {}
+    if talents is None:
+        found = session.execute(
+            select(Talent.id, Talent.timezone).where(Talent.id.in_({r.talent_id for r in rows}))
+        )
+        zones = {talent_id: zone for talent_id, zone in found}
+    done = []
+    for row in rows:
+        enrollment = cast(Enrollment, SimpleNamespace(**row._mapping))
+        talent = talents[row.talent_id] if talents is not None else None
+        load = partial(session.get_one, Talent, row.talent_id)
+        doc = rt.document(session, row.content_hash)
+        zone = talent.timezone if talent is not None else zones.get(row.talent_id)
+        context = _LazyContext(partial(_lazy_context, rt, enrollment, talent, load))
+        transition = machine.advance(
+            doc.sequence, state_of(enrollment), context, trigger, now=now,
+            calendar=calendar_for(doc.sequence.settings, zone),
+        )  # fmt: skip
+        if talent is None:
+            plain = all(isinstance(decision, _PLAIN) for decision in transition.decisions)
+            talent = cast(Talent, SimpleNamespace(id=row.talent_id)) if plain else load()
+        done.append(
+            (enrollment, _perform(session, enrollment, talent, doc, transition, now=now, rt=rt))
+        )
+    if done:
+        values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in _STATE}
+        statement = update(ENROLLMENTS).where(ENROLLMENTS.c.id == bindparam("enrollment"))
+        written = [
+            {"enrollment": e.id, **{f"new_{name}": getattr(e, name) for name in _STATE}}
+            for e, _ in done
+        ]
+        session.execute(statement.values(values), written)
+    return done
+
+
+def step_many(
+    session: Session, rt: Runtime, moves: Sequence[tuple[int, str, Trigger]], *, now: datetime
+) -> None:
+    """Feed each ``(enrollment id, step id, trigger)`` to its enrollment when it is still
+    sending that step: :func:`step_enrollment` for a batch of receipts."""
+    found = session.execute(
+        select(ENROLLMENTS).where(ENROLLMENTS.c.id.in_([move[0] for move in moves]))
+    )
+    rows = {row.id: row for row in found}
+    by_trigger: dict[Trigger, list[Row[Any]]] = {}
+    for enrollment_id, step_id, trigger in moves:
+        row = rows.get(enrollment_id)
+        if row is not None and row.status == "sending" and row.step_id == step_id:
+            by_trigger.setdefault(trigger, []).append(row)
+    for trigger, group in by_trigger.items():
+        step_rows(session, rt, group, trigger, now=now)
+
+
 HARD_STOPS = ("do_not_contact", "suppressed", "erased")
 
 
@@ -173,19 +281,16 @@ class Lookups:
     addresses: set[str] = field(default_factory=set)  # the addresses looked up
     suppressed: set[str] = field(default_factory=set)
     planned: set[tuple[int, str]] = field(default_factory=set)
-    # The batch's enrollments by id, held here so they stay in the session's identity map
-    # (it keeps unmodified objects weakly): session.get() then finds them without a query.
-    enrollments: dict[int, Enrollment] = field(default_factory=dict)
+    enrollments: set[int] = field(default_factory=set)  # the enrollments looked up
 
 
-def prefetch(session: Session, enrollments: list[Enrollment], talents: list[Talent]) -> None:
+def prefetch(session: Session, ids: list[int], talents: list[Talent]) -> None:
     """Answer, for this batch, what ``unreachable`` and the planner would ask one by one."""
     addresses = {a for t in talents for a in (t.email, t.phone) if a}
     hashes = {address_hash(a): a for a in addresses}
     found = session.scalars(
         select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
     )
-    ids = [e.id for e in enrollments]
     planned = session.execute(
         select(OutboxMessage.enrollment_id, OutboxMessage.step_id).where(
             OutboxMessage.enrollment_id.in_(ids)
@@ -195,7 +300,7 @@ def prefetch(session: Session, enrollments: list[Enrollment], talents: list[Tale
         addresses,
         {hashes[h] for h in found},
         {(e, s) for e, s in planned},
-        {e.id: e for e in enrollments},
+        set(ids),
     )
 
 
@@ -223,18 +328,25 @@ def _suppressed(session: Session, address: str) -> bool:
     return is_suppressed(session, address)
 
 
-def unreachable(session: Session, talent: Talent, channel: str) -> str | None:
-    """Why ``talent`` may not get a message on ``channel`` now, or None when they may."""
+def blocked(talent: Talent | Row[Any], channel: str) -> str | None:
+    """Why ``talent`` (the model, or a row of its columns) may not get a message on
+    ``channel``, suppression aside; None when nothing in the talent's own record stops it."""
     if talent.erased_at is not None:
         return "erased"
     if talent.stage == "do_not_contact":
         return "do_not_contact"
-    if talent.opted_out(channel):
+    if getattr(talent, f"{channel}_opted_out_at") is not None:
         return "opted_out"
-    to = address(talent, channel)
-    if not to:
+    if not address(talent, channel):
         return "no_address"
-    if _suppressed(session, to):
+    return None
+
+
+def unreachable(session: Session, talent: Talent, channel: str) -> str | None:
+    """Why ``talent`` may not get a message on ``channel`` now, or None when they may."""
+    if (reason := blocked(talent, channel)) is not None:
+        return reason
+    if _suppressed(session, address(talent, channel) or ""):
         return "suppressed"
     return None
 

@@ -58,8 +58,24 @@ def change_stage(
         if strict and target != talent.stage:
             raise InputError(f"a talent cannot move from {talent.stage} to {target}")
         return False
-    record(session, "stage_changed", at=at, talent_id=talent.id, campaign=campaign,
-           enrollment_id=enrollment_id, detail=f"{talent.stage} -> {target} ({reason})",
-           data={"from": talent.stage, "to": target, "reason": reason})  # fmt: skip
+    record_change(session, talent.id, talent.stage, target, at=at, reason=reason,
+                  campaign=campaign, enrollment_id=enrollment_id)  # fmt: skip
     talent.stage, talent.stage_changed_at, talent.updated_at = target, at, at
     return True
+
+
+def record_change(
+    session: Session,
+    talent_id: int,
+    current: str,
+    target: str,
+    *,
+    at: datetime,
+    reason: str,
+    campaign: str | None = None,
+    enrollment_id: int | None = None,
+) -> None:
+    """The timeline row of a stage change (the caller moves the talent)."""
+    record(session, "stage_changed", at=at, talent_id=talent_id, campaign=campaign,
+           enrollment_id=enrollment_id, detail=f"{current} -> {target} ({reason})",
+           data={"from": current, "to": target, "reason": reason})  # fmt: skip

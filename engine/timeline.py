@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import FromClause, Table, insert
 from sqlalchemy.orm import Session
 
 from engine.models import Engagement, Enrollment, OutboxMessage
 
-_BUFFER = "nurture.timeline"  # session.info key of the rows a batched() block holds back
+_BUFFER = "nurture.batched"  # session.info key of the rows a batched() block holds back
 
 
 def values(
@@ -27,7 +27,7 @@ def values(
     at: datetime,
     talent_id: int | None,
     enrollment: Enrollment | None = None,
-    message: OutboxMessage | None = None,
+    message: OutboxMessage | Any = None,  # the model, a row or a namespace of its columns
     step_id: str | None = None,
     channel: str | None = None,
     detail: str | None = None,
@@ -57,22 +57,31 @@ def entry(kind: str, **fields: Any) -> Engagement:
 
 def record(session: Session, kind: str, **fields: Any) -> None:
     """Add a timeline row: now, or at the end of the enclosing :func:`batched` block."""
+    if _BUFFER in session.info:
+        insert_later(session, Engagement.__table__, values(kind, **fields))
+    else:
+        session.add(entry(kind, **fields))
+
+
+def insert_later(session: Session, table: FromClause, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table`` at the end of the enclosing :func:`batched` block, or
+    at once outside one."""
     buffer = session.info.get(_BUFFER)
     if buffer is None:
-        session.add(entry(kind, **fields))
+        session.execute(insert(cast(Table, table)), [row])
     else:
-        buffer.append(values(kind, **fields))
+        buffer.setdefault(table, []).append(row)
 
 
 @contextmanager
 def batched(session: Session) -> Iterator[None]:
-    """Timeline rows recorded inside are written with one multi-row INSERT when it ends
-    (no ORM object each: the hot paths write two or three rows per message)."""
-    rows: list[dict[str, Any]] = []
-    session.info[_BUFFER] = rows
+    """Rows added inside (timeline rows, planned outbox rows) are written with one
+    multi-row INSERT per table when it ends: no ORM object each on the hot paths."""
+    buffer: dict[FromClause, list[dict[str, Any]]] = {}
+    session.info[_BUFFER] = buffer
     try:
         yield
     finally:
         del session.info[_BUFFER]
-    if rows:
-        session.execute(insert(Engagement.__table__), rows)  # type: ignore[arg-type]
+    for table, rows in buffer.items():
+        session.execute(insert(cast(Table, table)), rows)

@@ -483,7 +483,7 @@ def test_a_claim_whose_lease_expired_is_in_doubt_until_a_provider_event_reconcil
 
         enroll_audience(session, world.rt.workspace, "events", now=world.clock())
         advance_due(session, world.rt, "events", now=world.clock())
-    (row,), _ = claim(world.db, world.rt, "events", now=world.clock())  # then the process dies
+    (message,), _ = claim(world.db, world.rt, "events", now=world.clock())  # then it dies
     world.clock.advance(minutes=11)
     assert expire_step(world.db, world.rt, now=world.clock()) == 1
     world.tick("events")
@@ -495,12 +495,14 @@ def test_a_claim_whose_lease_expired_is_in_doubt_until_a_provider_event_reconcil
         provider_event_id="d-1",
         occurred_at=world.clock(),
         channel="email",
-        message_id=row.message_id,
+        message_id=message.message_id,
     )
     with world.db.session() as session:
         applied = apply_event(session, event, now=world.clock())
         assert "reconciled" in applied.effects
-        status = session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == row.id))
+        status = session.scalar(
+            select(OutboxMessage.status).where(OutboxMessage.message_id == message.message_id)
+        )
         assert status == "sent"
     with world.db.session() as session:
         assert apply_event(session, event, now=world.clock()).duplicate

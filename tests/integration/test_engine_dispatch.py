@@ -144,8 +144,8 @@ def _worker(root: str, env: dict[str, str], now: str, crash: tuple[int, str] | N
     channels = build_channels(config)
     if crash is not None and crash[1] == "claiming":  # inside the claim transaction
         _die_on_call(outbox, "_mark_claimed", crash[0])
-    elif crash is not None and crash[1] == "recording":  # mid-batch, inside the receipts one
-        _die_on_call(outbox, "mark_sent", crash[0] * 10 - 5)
+    elif crash is not None and crash[1] == "recording":  # inside the receipts transaction
+        _die_on_call(outbox, "_record_sent", crash[0])
     elif crash is not None:
         channels["email"] = Crashing(channels["email"], *crash)
     clock = fixed_clock(datetime.fromisoformat(now))
