@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -82,8 +83,9 @@ class _Batch:
         policy: RetryPolicy,
         sleep: Sleep,
         rand: Callable[[], float],
+        slots: Slots,
     ) -> None:
-        self.messages, self.send_one, self.policy = messages, send_one, policy
+        self.messages, self.send_one, self.policy, self.slots = messages, send_one, policy, slots
         self.sleep, self.rand = sleep, rand
         self.receipts: list[Receipt | None] = [None] * len(messages)
         self.left = len(messages)
@@ -125,7 +127,8 @@ class _Batch:
                 self.settle(index, Receipt(message.message_id, error=self.config_error))
                 continue
             try:
-                sent = await self.send_one(message)
+                async with self.slots():
+                    sent = await self.send_one(message)
             except ChannelConfigError as exc:
                 self.config_error = exc
                 self.settle(index, Receipt(message.message_id, error=exc))
@@ -158,8 +161,10 @@ async def send_batch(
     policy: RetryPolicy,
     sleep: Sleep = asyncio.sleep,
     rand: Callable[[], float] = random.random,
+    slots: Slots | None = None,
 ) -> list[Receipt]:
-    """One receipt per message, in order; at most ``concurrency`` provider calls at once.
+    """One receipt per message, in order; at most ``concurrency`` provider calls at once,
+    or as many as ``slots`` (a channel's) allows across every batch it is sending.
 
     ``concurrency`` workers take the messages from one queue (a task per message costs a
     third of the throughput); a transient failure goes back to the queue after its backoff,
@@ -167,4 +172,32 @@ async def send_batch(
     """
     if not messages:
         return []
-    return await _Batch(messages, send_one, policy, sleep, rand).run(concurrency)
+    slots = slots or Slots(concurrency)
+    return await _Batch(messages, send_one, policy, sleep, rand, slots).run(concurrency)
+
+
+class Slots:
+    """A channel's limit of provider calls at once, shared by the batches it sends at the
+    same time (the dispatcher's lanes): more calls than pooled connections only queue in
+    the connection pool, whose bookkeeping grows with the queue.
+
+    The slots are tokens in an ``asyncio.Queue``: taking one costs the same however many
+    calls wait (``asyncio.Semaphore`` scans its waiters on every acquire in Python 3.11)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tokens: asyncio.Queue[None] = asyncio.Queue()
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a queue belongs to the loop it first waited in
+            self._loop, self._tokens = loop, asyncio.Queue()
+            for _ in range(self.limit):
+                self._tokens.put_nowait(None)
+        await self._tokens.get()
+        try:
+            yield
+        finally:
+            self._tokens.put_nowait(None)

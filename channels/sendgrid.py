@@ -34,7 +34,16 @@ from sendgrid.helpers.mail.exceptions import SendGridException
 from channels.base import OutboundMessage, Receipt
 from channels.email_headers import list_unsubscribe_headers, reply_to_address
 from channels.errors import ChannelConfigError, PermanentError, TransientError
-from channels.retry import Clock, RetryPolicy, Sent, Sleep, retry_after, send_batch, utcnow
+from channels.retry import (
+    Clock,
+    RetryPolicy,
+    Sent,
+    Sleep,
+    Slots,
+    retry_after,
+    send_batch,
+    utcnow,
+)
 from channels.sendgrid_webhooks import (
     event_webhook_public_key,
     inbound_form,
@@ -147,6 +156,7 @@ class SendgridChannel:
         self.settings = settings
         self._owns_client = client is None
         self._client = client or pooled_client(settings.concurrency, settings.timeout)
+        self._slots = Slots(settings.concurrency)  # shared by the batches sent at once
         self._policy = RetryPolicy(settings.max_retries, max_wait=settings.max_retry_wait)
         self._sleep, self._clock, self._rand = sleep, clock, rand
         self._url = f"{settings.base_url.rstrip('/')}/v3/mail/send"
@@ -157,6 +167,7 @@ class SendgridChannel:
             messages,
             self._send_one,
             concurrency=self.settings.concurrency,
+            slots=self._slots,
             policy=self._policy,
             sleep=self._sleep,
             rand=self._rand,

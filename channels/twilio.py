@@ -33,7 +33,16 @@ from channels.errors import (
     SignatureError,
     TransientError,
 )
-from channels.retry import Clock, RetryPolicy, Sent, Sleep, retry_after, send_batch, utcnow
+from channels.retry import (
+    Clock,
+    RetryPolicy,
+    Sent,
+    Sleep,
+    Slots,
+    retry_after,
+    send_batch,
+    utcnow,
+)
 from channels.settings import TwilioSettings
 from channels.transport import pooled_client
 
@@ -133,6 +142,7 @@ class TwilioChannel:
         self.settings = settings
         self._owns_client = client is None
         self._http = client or pooled_client(settings.concurrency, settings.timeout)
+        self._slots = Slots(settings.concurrency)  # shared by the batches sent at once
         token = settings.auth_token.get_secret_value()
         transport = HttpxTwilioClient(self._http, settings.base_url, settings.timeout)
         self._client = Client(
@@ -161,6 +171,7 @@ class TwilioChannel:
             messages,
             self._send_one,
             concurrency=self.settings.concurrency,
+            slots=self._slots,
             policy=self._policy,
             sleep=self._sleep,
             rand=self._rand,
