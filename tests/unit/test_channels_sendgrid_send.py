@@ -331,6 +331,13 @@ async def test_concurrency_never_exceeds_its_bound(client: httpx.AsyncClient) ->
     receipts = await channel(client, concurrency=7).send(batch)
     assert all(r.ok for r in receipts) and len(receipts) == 60
     assert peak == 7
+    # The bound is the channel's: batches sent at the same time (the dispatcher's lanes)
+    # share it instead of taking seven calls each.
+    peak = 0
+    shared = channel(client, concurrency=7)
+    lanes = await asyncio.gather(*(shared.send([FIRST] * 20) for _ in range(4)))
+    assert [len(receipts) for receipts in lanes] == [20] * 4
+    assert peak == 7
 
 
 @respx.mock
