@@ -109,7 +109,7 @@ def _drop(url: str) -> None:
     admin.dispose()
 
 
-def end_to_end(backend: str, talents: int, fake_url: str) -> dict[str, Any]:
+def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) -> dict[str, Any]:
     from campaigns.workspace import load_workspace
     from engine.adapters import build_channels, close_channels
     from engine.clock import fixed_clock
@@ -123,7 +123,8 @@ def end_to_end(backend: str, talents: int, fake_url: str) -> dict[str, Any]:
     url = _url(backend, folder)
     env = {"NURTURE_DATABASE_URL": url, "NURTURE_EMAIL_CHANNEL": "sendgrid",
            "SENDGRID_API_KEY": "SG.bench", "NURTURE_SENDGRID_BASE_URL": fake_url,
-           "NURTURE_SMS_CHANNEL": "file", "NURTURE_SECRET_KEY": "b" * 32}  # fmt: skip
+           "NURTURE_SMS_CHANNEL": "file", "NURTURE_SECRET_KEY": "b" * 32,
+           "NURTURE_TICK_PROCESSES": str(processes), "PATH": os.environ.get("PATH", "")}  # fmt: skip
     config = Config.load(root, env=env)
     db = Database(url)
     _insert_talents(db, talents)

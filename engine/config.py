@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from sequences.errors import InputError
+
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("NURTURE_WORKSPACE", "the recruiter workspace folder (default: the current folder)"),
     ("NURTURE_DATABASE_URL", "SQLAlchemy URL; default `sqlite:///<workspace>/nurture.db`"),
@@ -25,6 +27,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("NURTURE_TWILIO_BASE_URL", "Twilio API base URL (a local fake provider)"),
     ("NURTURE_EMAIL_CHANNEL", "`sendgrid` or `file` (default: sendgrid when a key is set)"),
     ("NURTURE_SMS_CHANNEL", "`twilio` or `file` (default: twilio when a token is set)"),
+    ("NURTURE_TICK_PROCESSES", "processes that plan and send a tick (default 1: the tick's own)"),
 )
 """Every variable nurture reads, with its meaning (docs/reference is generated from it)."""
 
@@ -32,6 +35,13 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:
     value = env.get(name)
     return SecretStr(value) if value else None
+
+
+def _count(env: Mapping[str, str], name: str) -> int:
+    value = (env.get(name) or "1").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class Config:
     twilio_base_url: str | None = None
     email_channel: str = "file"
     sms_channel: str = "file"
+    tick_processes: int = 1
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -75,5 +86,6 @@ class Config:
             or ("sendgrid" if env.get("SENDGRID_API_KEY") else "file"),
             sms_channel=env.get("NURTURE_SMS_CHANNEL")
             or ("twilio" if env.get("TWILIO_AUTH_TOKEN") else "file"),
+            tick_processes=_count(env, "NURTURE_TICK_PROCESSES"),
             env=env,
         )

@@ -29,7 +29,14 @@ from engine.config import Config
 from engine.db import Database
 from engine.outbox import DispatchReport, dispatch
 from engine.runtime import Runtime
-from engine.tick import TickSummary, advance_step, enroll_step, expire_step, pause_state
+from engine.tick import (
+    TickSummary,
+    advance_step,
+    enroll_step,
+    expire_step,
+    pause_state,
+    workers_step,
+)
 
 TRANSIENT = (OperationalError, TransientError, TimeoutError, ConnectionError)
 
@@ -93,6 +100,11 @@ async def dispatch_task(
     return await dispatch(db, rt, channels, campaign, clock=clock)
 
 
+@task(name="workers", cache_policy=NO_CACHE)
+async def workers_task(rt: Runtime, campaign: str, clock: Clock, summary: TickSummary) -> None:
+    await workers_step(rt, campaign, clock=clock, summary=summary)
+
+
 async def run_tick(
     db: Database,
     rt: Runtime,
@@ -110,6 +122,9 @@ async def run_tick(
     if summary.paused is not None:
         return summary
     summary.enrolled = enroll_task(db, rt, campaign, clock)
+    if rt.config.tick_processes > 1:
+        await workers_task(rt, campaign, clock, summary)
+        return summary
     advanced = advance_task(db, rt, campaign, clock)
     summary.advanced, summary.planned = advanced.advanced, advanced.planned
     summary.exited = advanced.exited

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import select
 
 from channels.base import Channel
-from engine.clock import Clock
+from engine.clock import Clock, system_clock
 from engine.db import Database
 from engine.enrollments import advance_due, enroll_audience
 from engine.models import OutboxMessage
 from engine.outbox import DispatchReport, dispatch, expire_leases, paused, resume
 from engine.runtime import Runtime
+from engine.workers import run_workers
 
 ADVANCE_BATCH = 1000
 
@@ -103,12 +104,27 @@ async def tick(
     if summary.paused is not None:
         return summary
     summary.enrolled = enroll_step(db, rt, campaign_id, now=now)
+    if rt.config.tick_processes > 1:
+        await workers_step(rt, campaign_id, clock=clock, summary=summary, batch_size=batch_size)
+        return summary
     advance_step(db, rt, campaign_id, now=now, summary=summary)
     summary.dispatch = await dispatch(
         db, rt, channels, campaign_id, clock=clock, batch_size=batch_size, concurrency=concurrency
     )
     summary.paused = summary.dispatch.paused
     return summary
+
+
+async def workers_step(
+    rt: Runtime, campaign_id: str, *, clock: Clock, summary: TickSummary, batch_size: int = 500
+) -> None:
+    """Plan and send in ``NURTURE_TICK_PROCESSES`` worker processes (:mod:`engine.workers`)."""
+    now = None if clock is system_clock else clock()
+    done = await run_workers(
+        rt.config, campaign_id, now=now, processes=rt.config.tick_processes, batch_size=batch_size
+    )
+    summary.advanced, summary.planned, summary.exited = done.advanced, done.planned, done.exited
+    summary.dispatch, summary.paused = done.dispatch, done.dispatch.paused
 
 
 def plan_preview(db: Database, rt: Runtime, campaign_id: str, summary: TickSummary) -> TickSummary:
