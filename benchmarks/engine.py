@@ -5,11 +5,13 @@
 For each backend (PostgreSQL when NURTURE_BENCH_DATABASE_URL or NURTURE_TEST_DATABASE_URL is
 set), in a fresh child process so peak memory is its own:
   - end to end: enroll N talents, plan + render each message, dispatch to a loopback fake
-    SendGrid (channels.testing.FakeProvider, no latency), record receipts: steps/s;
-  - the floor, in the same run: render N messages, POST N bare requests to the same fake
-    with the same concurrency, insert N outbox-like rows and 2N timeline rows raw; floor
-    steps/s = N / (render + http + inserts); ratio = end to end / floor;
-  - peak RSS of the child (ru_maxrss);
+    SendGrid (channels.testing.FakeProvider, no latency), record receipts: steps/s; once in
+    the tick's own process, once with NURTURE_TICK_PROCESSES=--processes (default: cores);
+  - the floor, in the same run as the one-process tick: render N messages, POST N bare
+    requests to the same fake with the same concurrency, insert N outbox-like rows and 2N
+    timeline rows raw; floor steps/s = N / (render + http + inserts), in one process;
+    ratio = one-process end to end / floor;
+  - peak RSS of the child (ru_maxrss), and of the largest worker process;
   - enroll: time to enroll an audience of M talents (one INSERT ... SELECT).
 Prints one JSON document.
 """
@@ -124,7 +126,8 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
     env = {"NURTURE_DATABASE_URL": url, "NURTURE_EMAIL_CHANNEL": "sendgrid",
            "SENDGRID_API_KEY": "SG.bench", "NURTURE_SENDGRID_BASE_URL": fake_url,
            "NURTURE_SMS_CHANNEL": "file", "NURTURE_SECRET_KEY": "b" * 32,
-           "NURTURE_TICK_PROCESSES": str(processes), "PATH": os.environ.get("PATH", "")}  # fmt: skip
+           "NURTURE_TICK_PROCESSES": str(processes),
+           "PATH": os.environ.get("PATH", "")}  # fmt: skip
     config = Config.load(root, env=env)
     db = Database(url)
     _insert_talents(db, talents)
@@ -140,20 +143,26 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
     started = time.perf_counter()
     summary = asyncio.run(once())
     elapsed = time.perf_counter() - started
-    floor = _floor(db, rt, talents, fake_url)
+    floor = _floor(db, rt, talents, fake_url) if processes == 1 else None
     db.dispose()
     _drop(url)
     assert summary.dispatch.sent == talents, summary
     steps = talents / elapsed
-    return {
+    result: dict[str, Any] = {
         "backend": backend,
         "talents": talents,
+        "processes": processes,
         "seconds": round(elapsed, 2),
         "steps_per_s": round(steps),
-        "floor": floor,
-        "ratio_to_floor": round(steps / floor["steps_per_s"], 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+    if floor is not None:
+        result |= {"floor": floor, "ratio_to_floor": round(steps / floor["steps_per_s"], 3)}
+    else:  # the tick's own process, plus its workers (each one's peak, the largest)
+        worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        total = result["peak_rss_mb"] + processes * worker
+        result |= {"worker_peak_rss_mb": round(worker), "total_peak_rss_mb": round(total)}
+    return result
 
 
 def _floor(db: Any, rt: Any, count: int, fake_url: str) -> dict[str, Any]:
@@ -252,7 +261,7 @@ def enroll_time(backend: str, audience: int) -> dict[str, Any]:
 
 def _child(args: argparse.Namespace) -> None:
     if args.what == "steps":
-        print(json.dumps(end_to_end(args.backend, args.talents, args.fake)))
+        print(json.dumps(end_to_end(args.backend, args.talents, args.fake, args.processes)))
     else:
         print(json.dumps(enroll_time(args.backend, args.enroll)))
 
@@ -264,6 +273,10 @@ def main() -> None:
     parser.add_argument("--backend", default="all", choices=["sqlite", "postgresql", "all"])
     parser.add_argument("--child", dest="what", choices=["steps", "enroll"])
     parser.add_argument("--fake", default="")
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1,
+        help="NURTURE_TICK_PROCESSES of the second run (the first runs in one process)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.what:
         _child(args)
@@ -276,12 +289,14 @@ def main() -> None:
     backends = [b for b in ("sqlite", "postgresql") if args.backend in (b, "all")]
     backends = [b for b in backends if b == "sqlite" or has_pg]
     results: dict[str, Any] = {"steps": [], "enroll": []}
+    runs = [("steps", 1), *([("steps", args.processes)] if args.processes > 1 else [])]
+    runs.append(("enroll", 1))
     with FakeProvider(latency=0.0) as fake:
         for backend in backends:
-            for what in ("steps", "enroll"):
+            for what, processes in runs:
                 command = [sys.executable, __file__, "--child", what, "--backend", backend,
                            "--talents", str(args.talents), "--enroll", str(args.enroll),
-                           "--fake", fake.url]  # fmt: skip
+                           "--fake", fake.url, "--processes", str(processes)]  # fmt: skip
                 done = subprocess.run(command, check=False, capture_output=True, text=True)
                 lines = done.stdout.strip().splitlines()
                 result = (

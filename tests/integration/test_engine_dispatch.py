@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from campaigns.workspace import load_workspace
 from channels.base import Channel, OutboundMessage, Receipt
-from channels.testing import FakeProvider
+from channels.testing import FakeProvider, MemoryChannel
 from engine import outbox
 from engine.adapters import build_channels, close_channels
 from engine.clock import fixed_clock
@@ -34,7 +34,7 @@ from engine.enrollments import advance_due, enroll_audience
 from engine.models import Enrollment, OutboxMessage, Talent, TalentLabel
 from engine.outbox import dispatch
 from engine.runtime import Runtime
-from engine.tick import expire_step
+from engine.tick import expire_step, tick
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SEQUENCE = """\
@@ -86,14 +86,18 @@ def _env(url: str, provider: FakeProvider) -> dict[str, str]:
     }
 
 
-def _plan(db: Database, root: Path, env: Mapping[str, str], count: int) -> list[str]:
-    """``count`` talents enrolled and their message planned, due now."""
+def _talents(db: Database, count: int) -> None:
     with db.session() as session:
         for i in range(count):
             talent = Talent(email=f"t{i}@example{i % 7}.com", first_name=f"T{i}", created_at=T0,
                             updated_at=T0)  # fmt: skip
             talent.labels.append(TalentLabel(kind="tag", value="x"))
             session.add(talent)
+
+
+def _plan(db: Database, root: Path, env: Mapping[str, str], count: int) -> list[str]:
+    """``count`` talents enrolled and their message planned, due now."""
+    _talents(db, count)
     rt = Runtime.load(Config.load(root, env=env), load_workspace(root))
     with db.session(immediate=True) as session:
         assert enroll_audience(session, rt.workspace, "blast", now=T0) == count
@@ -225,3 +229,27 @@ def test_dispatchers_killed_at_random_points_never_send_twice(
     assert "in_doubt" in rows.values()  # the crashes did leave some in doubt
     assert {m for m, s in rows.items() if s == "sent"} <= set(counts)  # "sent" reached it
     assert stuck == []
+
+
+def test_a_tick_in_worker_processes_sends_each_message_once(
+    db: Database, db_url: str, tmp_path: Path, provider: FakeProvider
+) -> None:
+    """NURTURE_TICK_PROCESSES=3: three `python -m engine.workers` plan and send the tick."""
+    root = _workspace(tmp_path / "ws")
+    env = {**_env(db_url, provider), "NURTURE_TICK_PROCESSES": "3", "PATH": os.environ["PATH"]}
+    provider.reset()
+    _talents(db, 240)
+    config = Config.load(root, env=env)
+    unused = MemoryChannel()  # the workers build their own channels from the configuration
+    channels: dict[str, Channel] = {"email": unused, "sms": unused, "whatsapp": unused}
+    summary = asyncio.run(
+        tick(db, Runtime.load(config), channels, "blast", clock=fixed_clock(T0), batch_size=40)
+    )
+    assert (summary.enrolled, summary.advanced, summary.planned) == (240, 240, 240)
+    assert (summary.dispatch.claimed, summary.dispatch.sent, summary.exited) == (240, 240, 0)
+    assert summary.dispatch.errors == [] and unused.sent == []
+    counts = provider.counts()
+    assert len(counts) == 240 and set(counts.values()) == {1}
+    with db.session() as session:
+        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
+        assert set(session.scalars(select(Enrollment.outcome))) == {"done"}
