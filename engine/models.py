@@ -194,7 +194,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id", name="uq_outbox_enrollment_step"),
         Index("ix_outbox_due", "campaign", "status", "due_at"),
-        Index("ix_outbox_sender_claimed", "sender", "claimed_at"),
+        Index("ix_outbox_sender_window", "sender", "claimed_at", "status", "domain"),
         Index("ix_outbox_talent_claimed", "talent_id", "claimed_at"),
         Index("ix_outbox_status_lease", "status", "lease_until"),
     )
