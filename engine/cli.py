@@ -6,6 +6,7 @@ Configuration is read once here (``--workspace``, the environment) and handed do
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import cache, cached_property
 from pathlib import Path
@@ -71,6 +72,9 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
+    # The temporary Prefect server of `run`, `serve` and `demo` sends no telemetry: the
+    # machine may have no internet, and its heartbeat fails loudly on a busy SQLite file.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _register()
     try:
         app(args=argv, standalone_mode=False)

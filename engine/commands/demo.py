@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -44,8 +43,6 @@ def demo(
     ] = 1,
 ) -> None:
     """Run a recruiting campaign over three simulated weeks: sends, replies, a funnel."""
-    # Before Prefect starts its temporary server: this machine may have no internet.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     console = Console()
     root = workspace or Path(tempfile.mkdtemp(prefix="nurture-demo-"))
     try:

@@ -76,6 +76,7 @@ def test_demo_runs_the_campaign_end_to_end(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=240, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]  # Prefect's server included
     assert "Funnel: backend-engineers-q1" in done.stdout
     assert "became a candidate" in done.stdout and "opted out" in done.stdout
     db = Database(f"sqlite:///{root / 'nurture.db'}", migrate=False)
