@@ -56,6 +56,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    dbapi_connection.create_function("nurture_address_hash", 1, _address_hash, deterministic=True)
+
+
+def _address_hash(address: str | None) -> str | None:
+    """SQLite's ``nurture_address_hash()``: :func:`engine.talents.address_hash` in SQL."""
+    from engine.talents import address_hash  # imported here: engine.talents imports this
+
+    return None if address is None else address_hash(address)
 
 
 def _sqlite_begin(conn: Any) -> None:

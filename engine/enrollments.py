@@ -21,9 +21,10 @@ from campaigns.audience import audience_select
 from campaigns.model import Campaign
 from campaigns.workspace import Workspace
 from engine import interpreter as machine
-from engine.models import Enrollment, SequenceSnapshot, Talent
+from engine.models import CHANNELS, Enrollment, SequenceSnapshot, Suppression, Talent
 from engine.progress import ENROLLMENTS, prefetch, step_rows
 from engine.runtime import Runtime
+from engine.talents import address_hash_of
 from engine.timeline import batched, record
 from sequences.document import SequenceDocument
 from sequences.errors import InputError
@@ -92,6 +93,10 @@ def _eligible(now: datetime, channel: str) -> list[object]:
     ]
     if opted_out is not None:
         conditions.append(opted_out.is_(None))
+    if channel in CHANNELS:  # a message first: its address must not be on the suppression list
+        to = Talent.email if channel == "email" else Talent.phone
+        suppressed = Suppression.address_hash == address_hash_of(to)
+        conditions.append(or_(to.is_(None), ~exists().where(suppressed)))
     return conditions
 
 
@@ -119,7 +124,7 @@ def enroll(
     if session.scalar(query) is None:
         return Skipped("unknown talent")
     if session.scalar(query.where(*_eligible(now, _first_channel(doc)))) is None:  # type: ignore[arg-type]
-        return Skipped("not eligible (erased, do_not_contact, snoozed or opted out)")
+        return Skipped("not eligible (erased, do_not_contact, snoozed, opted out or suppressed)")
     if session.scalar(query.where(*_blocked(campaign, kind))) is None:  # type: ignore[arg-type]
         return Skipped("already enrolled")
     content_hash = store_snapshot(session, doc, now=now)

@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import timezone as phone_timezone
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import String, func, insert, select, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from engine.models import Engagement, Suppression, Talent, TalentLabel
 from sequences.errors import InputError
@@ -86,6 +88,24 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
 def address_hash(address: str) -> str:
     """The suppression-list key of a normalized email or E.164 phone."""
     return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+
+
+class address_hash_of(FunctionElement[str]):
+    """:func:`address_hash` of a column, in SQL (a registered function on SQLite)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(address_hash_of, "sqlite")
+def _address_hash_sqlite(element: address_hash_of, compiler: Any, **kw: Any) -> str:
+    return f"nurture_address_hash({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(address_hash_of, "postgresql")
+def _address_hash_postgresql(element: address_hash_of, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"encode(sha256(convert_to(lower(btrim({column})), 'UTF8')), 'hex')"
 
 
 def is_suppressed(session: Session, *addresses: str | None) -> bool:

@@ -283,7 +283,13 @@ def test_opted_out_suppressed_do_not_contact_and_snoozed_are_never_contacted(
         session.add(Suppression(address_hash=address_hash("gone@example.com"), kind="email",
                                 reason="bounced", created_at=T0))  # fmt: skip
 
+    late_phone = next(phone)
+    world.talent("late@example.com", "rules", phone=late_phone)
+
     world.tick("rules")
+    with db.session() as session:  # after the first email: the phone lands on the list
+        session.add(Suppression(address_hash=address_hash(late_phone), kind="sms",
+                                reason="carrier violation", created_at=T0))  # fmt: skip
     assert world.enroll_one("rules", dnc).startswith("not eligible")
     assert world.enroll_one("rules", snoozed).startswith("not eligible")
     world.at(T0 + timedelta(days=1)).tick("rules")  # the SMS step is due
@@ -301,9 +307,14 @@ def test_opted_out_suppressed_do_not_contact_and_snoozed_are_never_contacted(
     assert world.enrollments("no-sms@example.com") == [("rules", "exited", "done")]
     # do_not_contact: never enrolled, even with the audience admitting the stage
     assert world.enrollments("dnc@example.com") == []
-    # a suppressed address: nothing is ever planned; the enrollment ends on its first step
+    # a suppressed address (its hash is on the list): never enrolled, nothing planned
     assert world.outbox("gone@example.com") == []
-    assert world.enrollments("gone@example.com") == [("rules", "exited", "suppressed")]
+    assert world.enrollments("gone@example.com") == []
+    assert world.enroll_one("rules", gone).startswith("not eligible")
+    # suppressed once enrolled: the next message to that address is never planned
+    assert world.sent_to("late@example.com") == ["rules:intro"]
+    assert [s for _, s, _, _, _ in world.outbox("late@example.com")] == ["intro"]
+    assert world.enrollments("late@example.com") == [("rules", "exited", "suppressed")]
     # snoozed: left out while the snooze lasts, enrolled and contacted once it is over
     assert world.enrolled("rules")[-1] == "snoozed@example.com"
     assert [(s, sent) for _, s, _, _, sent in world.outbox("snoozed@example.com")] == [
