@@ -101,9 +101,10 @@ def _load(session: Session, events: list[InboundEvent]) -> _Batch:
     query = select(Talent.id, Talent.stage).where(Talent.id.in_(talents))
     stages = {talent_id: stage for talent_id, stage in session.execute(query)} if talents else {}
     ids = {row.enrollment_id for row in found}
-    enrollments = {
-        e.id: e for e in session.scalars(select(Enrollment).where(Enrollment.id.in_(ids)))
-    }
+    # Locked (PostgreSQL), in id order as every batch takes them: a receipt recorded at the
+    # same time waits for this event instead of writing over its move.
+    locked = select(Enrollment).where(Enrollment.id.in_(ids)).order_by(Enrollment.id)
+    enrollments = {e.id: e for e in session.scalars(locked.with_for_update())}
     hashes = {e.content_hash for e in enrollments.values() if e.status != "exited"}
     documents = {h: load_document(session, h) for h in hashes}
     return _Batch(rows, by_provider, stages, enrollments, documents)

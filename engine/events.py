@@ -161,7 +161,7 @@ def opt_out(session: Session, talent: Talent, channel: str, *, now: datetime) ->
     withdrawn = 0
     for message in planned:
         message.status, message.error = "cancelled", "opted_out"
-        enrollment = session.get(Enrollment, message.enrollment_id)
+        enrollment = session.get(Enrollment, message.enrollment_id, with_for_update=True)
         if enrollment and enrollment.status == "sending" and enrollment.step_id == message.step_id:
             not_sent(session, enrollment, talent, "opted_out", now=now, rt=None)
         withdrawn += 1
@@ -235,15 +235,14 @@ def _branch(
     through the one-click link and answers no message of ours.
     """
     name = branch_event(event, intent)
-    enrollment = session.get(Enrollment, row.enrollment_id) if row else None
+    enrollment = session.get(Enrollment, row.enrollment_id, with_for_update=True) if row else None
     targets = [enrollment] if enrollment else []
     if name == "unsubscribed":
         others = select(Enrollment).where(
             Enrollment.talent_id == talent.id, Enrollment.status != "exited"
         )
-        targets += [
-            e for e in session.scalars(others.order_by(Enrollment.id)) if e is not enrollment
-        ]
+        active = others.order_by(Enrollment.id).with_for_update()
+        targets += [e for e in session.scalars(active) if e is not enrollment]
     for target in targets:
         if target.status == "exited":
             continue

@@ -234,9 +234,13 @@ def step_many(
 ) -> None:
     """Feed each ``(enrollment id, step id, trigger)`` to its enrollment when it is still
     sending that step: :func:`step_enrollment` for a batch of receipts."""
+    ids = sorted({move[0] for move in moves})
+    # Locked (PostgreSQL), in id order: an event applied to one of them at the same time
+    # (a reply) is either seen here or waits, never written over.
     found = session.execute(
-        select(ENROLLMENTS).where(ENROLLMENTS.c.id.in_([move[0] for move in moves]))
-    )
+        select(ENROLLMENTS).where(ENROLLMENTS.c.id.in_(ids)).order_by(ENROLLMENTS.c.id)
+        .with_for_update()
+    )  # fmt: skip
     rows = {row.id: row for row in found}
     by_trigger: dict[Trigger, list[Row[Any]]] = {}
     for enrollment_id, step_id, trigger in moves:

@@ -14,16 +14,17 @@ import multiprocessing
 import os
 import random
 import signal
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from campaigns.workspace import load_workspace
-from channels.base import Channel, OutboundMessage, Receipt
+from channels.base import Channel, InboundEvent, OutboundMessage, Receipt
 from channels.testing import FakeProvider, MemoryChannel
 from engine import outbox
 from engine.adapters import build_channels, close_channels
@@ -31,6 +32,7 @@ from engine.clock import fixed_clock
 from engine.config import Config
 from engine.db import Database
 from engine.enrollments import advance_due, enroll_audience
+from engine.events import apply_event
 from engine.models import Enrollment, OutboxMessage, Talent, TalentLabel
 from engine.outbox import dispatch
 from engine.runtime import Runtime
@@ -253,3 +255,78 @@ def test_a_tick_in_worker_processes_sends_each_message_once(
     with db.session() as session:
         assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
         assert set(session.scalars(select(Enrollment.outcome))) == {"done"}
+
+
+ASK = """\
+sequence: ask
+settings:
+  timezone: UTC
+  send_window: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "23:59"}
+  stop_on: [replied]
+steps:
+  - id: hello
+    channel: email
+    subject: "Hello {{ talent.first_name }}"
+    body: "Hello {{ talent.first_name }}, {{ company.name }} is hiring."
+    on: [{after: 3 days, goto: again}]
+  - id: again
+    channel: email
+    thread: hello
+    body: "Any thoughts?"
+    on: [{after: 3 days, exit: no_response}]
+"""
+
+
+def test_a_reply_applied_while_its_receipt_is_recorded_is_never_written_over(
+    db: Database, db_url: str, tmp_path: Path, provider: FakeProvider
+) -> None:
+    """The webhook transaction holds the enrollment (PostgreSQL: FOR UPDATE) while the
+    dispatcher records the send: the receipt waits, then sees the exit, and no follow-up
+    is ever planned for someone who replied."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serializes every write transaction (BEGIN IMMEDIATE)")
+    root = _workspace(tmp_path / "ws")
+    (root / "sequences" / "ask.yaml").write_text(ASK)
+    (root / "campaigns" / "blast.yaml").write_text(CAMPAIGN.replace("one-shot", "ask"))
+    env = _env(db_url, provider)
+    _talents(db, 1)
+    rt = Runtime.load(Config.load(root, env=env), load_workspace(root))
+    with db.session(immediate=True) as session:
+        enroll_audience(session, rt.workspace, "blast", now=T0)
+        advance_due(session, rt, "blast", now=T0)
+    (hello,), _ = outbox.claim(db, rt, "blast", now=T0)
+    outbox.record_receipts(db, rt, [Receipt(hello.message_id, provider_id="sg-1")], now=T0)
+    later = T0 + timedelta(days=3)
+    with db.session(immediate=True) as session:
+        advance_due(session, rt, "blast", now=later)
+    (again,), _ = outbox.claim(db, rt, "blast", now=later)  # the follow-up is on its way...
+    with db.session() as session:  # (a candidate already: the reply leaves the talent as is)
+        session.execute(update(Talent).values(stage="candidate"))
+    reply = InboundEvent(kind="replied", provider="sendgrid", provider_event_id="r-1",
+                         occurred_at=later, channel="email", message_id=hello.message_id,
+                         text="Not now, thanks.")  # fmt: skip
+    receipt = Receipt(again.message_id, provider_id="sg-2")
+    with db.session() as webhook:
+        apply_event(webhook, reply, now=later)  # ...when the reply to the first one lands
+        recording = threading.Thread(
+            target=outbox.record_receipts, args=(db, rt, [receipt]), kwargs={"now": later}
+        )
+        recording.start()
+        _wait_for_a_lock_wait(db)  # the receipt waits for the reply's transaction
+    recording.join(timeout=30)
+    assert not recording.is_alive()
+    with db.session() as session:
+        enrollment = session.scalars(select(Enrollment)).one()
+        sent = session.scalars(select(OutboxMessage.step_id).where(OutboxMessage.status == "sent"))
+        assert sorted(sent) == ["again", "hello"]
+    assert (enrollment.status, enrollment.outcome) == ("exited", "replied")
+
+
+def _wait_for_a_lock_wait(db: Database) -> None:
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    for _ in range(500):
+        with db.engine.connect() as connection:
+            if connection.scalar(waiting):
+                return
+        threading.Event().wait(0.01)  # polling another connection, not the engine's clock
+    raise AssertionError("the receipt never waited for the reply's transaction")
