@@ -46,7 +46,8 @@ def demo(
     console = Console()
     root = workspace or Path(tempfile.mkdtemp(prefix="nurture-demo-"))
     try:
-        asyncio.run(_demo(console, root.resolve(), seed))
+        kept = workspace is not None or keep
+        asyncio.run(_demo(console, root.resolve(), seed, kept=kept))
     finally:
         if workspace is None and not keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -54,7 +55,7 @@ def demo(
             console.print(f"workspace kept in {root}")
 
 
-async def _demo(console: Console, root: Path, seed: int) -> None:
+async def _demo(console: Console, root: Path, seed: int, *, kept: bool) -> None:
     from engine.demo import CAMPAIGN, DAYS, Simulation, prepare_workspace
 
     started = time.perf_counter()
@@ -80,7 +81,7 @@ async def _demo(console: Console, root: Path, seed: int) -> None:
                 bar.update(task, completed=done, description=f"simulating {day}")
 
             await sim.run(tick, progress)
-        _summary(console, sim, time.perf_counter() - started)
+        _summary(console, sim, time.perf_counter() - started, kept=kept)
     finally:
         await sim.aclose()
 
@@ -103,7 +104,7 @@ def _prefect_tick(sim: Any) -> Any:
     return campaign_tick
 
 
-def _summary(console: Console, sim: Any, elapsed: float) -> None:
+def _summary(console: Console, sim: Any, elapsed: float, *, kept: bool) -> None:
     from sqlalchemy import select
 
     from engine.commands.replies import funnel_table
@@ -133,13 +134,23 @@ def _summary(console: Console, sim: Any, elapsed: float) -> None:
             if email:
                 console.rule(f"{email}: {title}")
                 print_talent(console, export(session, email))
-    ws = f"--workspace {sim.config.workspace}"
+    explore(console, sim.config.workspace if kept else None, candidate)
+
+
+def explore(console: Console, workspace: Path | None, email: str | None) -> None:
+    """Commands to look around the demo's workspace; ``None``: it is deleted on exit."""
+    from engine.demo import CAMPAIGN
+
     console.rule("explore further")
+    if workspace is None:
+        console.print("  this workspace is deleted now; keep one with `nurture demo --keep`, then:",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+    ws = f"--workspace {workspace or 'DIR'}"
     for command in (
         f"nurture {ws} report {CAMPAIGN}",
         f"nurture {ws} outbox list",
         f"nurture {ws} tasks list",
-        f"nurture {ws} talents show {candidate or 'EMAIL'}",
+        f"nurture {ws} talents show {email or 'EMAIL'}",
         f"nurture {ws} graph backend-outbound --format mermaid",
     ):
         console.print(f"  {command}", highlight=False, soft_wrap=True)
