@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from channels.base import Channel, OutboundMessage, Receipt
@@ -277,14 +278,33 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
 _RECEIPT = [c for c in _OUTBOX.c if c.name not in ("subject", "text", "html", "headers")]
 
 
+# PostgreSQL aborts one of two transactions that wait for each other (a webhook batch
+# locks an enrollment, then its outbox row; a receipt the other way round): try again.
+RETRY_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
 def record_receipts(
-    db: Database, rt: Runtime, receipts: list[Receipt], *, now: datetime
+    db: Database, rt: Runtime, receipts: list[Receipt], *, now: datetime, attempts: int = 3
 ) -> DispatchReport:
     """Write the outcome of each send in one transaction; a ChannelConfigError pauses.
 
     Rows no longer claimed or in doubt are left alone (a provider event that came first
-    settled them). Sent rows, the common case, are written in a few statements for the
-    batch; the others go through the models one by one."""
+    settled them), which also makes a transaction aborted by a deadlock safe to run again.
+    Sent rows, the common case, are written in a few statements for the batch; the others
+    go through the models one by one."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _record_receipts(db, rt, receipts, now=now)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in RETRY_STATES or attempt == attempts:
+                raise
+            log.warning("recording %d receipts again after: %s", len(receipts), exc.orig)
+    raise AssertionError("unreachable")
+
+
+def _record_receipts(
+    db: Database, rt: Runtime, receipts: list[Receipt], *, now: datetime
+) -> DispatchReport:
     report = DispatchReport()
     by_id = {receipt.message_id: receipt for receipt in receipts}
     with db.session(immediate=True) as session:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from campaigns.workspace import load_workspace
 from channels.base import Channel, InboundEvent, OutboundMessage, Receipt
@@ -33,7 +34,7 @@ from engine.config import Config
 from engine.db import Database
 from engine.enrollments import advance_due, enroll_audience
 from engine.events import apply_event
-from engine.models import Enrollment, OutboxMessage, Talent, TalentLabel
+from engine.models import Engagement, Enrollment, OutboxMessage, Talent, TalentLabel
 from engine.outbox import dispatch
 from engine.runtime import Runtime
 from engine.tick import expire_step, tick
@@ -330,3 +331,34 @@ def _wait_for_a_lock_wait(db: Database) -> None:
                 return
         threading.Event().wait(0.01)  # polling another connection, not the engine's clock
     raise AssertionError("the receipt never waited for the reply's transaction")
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # what psycopg's DeadlockDetected carries
+
+
+def test_receipts_aborted_by_a_deadlock_are_recorded_again_once(
+    db: Database, db_url: str, tmp_path: Path, provider: FakeProvider, monkeypatch: Any
+) -> None:
+    root = _workspace(tmp_path / "ws")
+    env = _env(db_url, provider)
+    _plan(db, root, env, 3)
+    rt = Runtime.load(Config.load(root, env=env), load_workspace(root))
+    messages, _ = outbox.claim(db, rt, "blast", now=T0)
+    record_sent, calls = outbox._record_sent, itertools.count(1)
+
+    def deadlocked_once(*args: Any, **kwargs: Any) -> None:
+        record_sent(*args, **kwargs)  # its writes are made, then the database aborts them
+        if next(calls) == 1:
+            raise DBAPIError("UPDATE enrollments ...", {}, _Deadlock("deadlock detected"))
+
+    monkeypatch.setattr(outbox, "_record_sent", deadlocked_once)
+    receipts = [Receipt(m.message_id, provider_id=f"sg-{i}") for i, m in enumerate(messages)]
+    report = outbox.record_receipts(db, rt, receipts, now=T0)
+    assert report.sent == 3
+    with db.session() as session:
+        kinds = session.scalars(select(Engagement.kind).where(Engagement.kind != "entered"))
+        assert (
+            sorted(kinds) == ["exited"] * 3 + ["planned"] * 3 + ["sent"] * 3 + ["stage_changed"] * 3
+        )
+        assert set(session.scalars(select(Enrollment.outcome))) == {"done"}
