@@ -362,3 +362,56 @@ def test_receipts_aborted_by_a_deadlock_are_recorded_again_once(
             sorted(kinds) == ["exited"] * 3 + ["planned"] * 3 + ["sent"] * 3 + ["stage_changed"] * 3
         )
         assert set(session.scalars(select(Enrollment.outcome))) == {"done"}
+
+
+CHAIN = """\
+sequence: chain
+settings:
+  timezone: UTC
+  send_window: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "23:59"}
+steps:
+  - id: hello
+    channel: email
+    subject: "Hello {{ talent.first_name or 'there' }}"
+    body: "Hello, {{ company.name }} is hiring."
+    on: [{goto: again}]
+  - id: again
+    channel: email
+    if: talent.first_name
+    thread: hello
+    body: "{{ talent.first_name }}, one more thing."
+    on: [{exit: done}]
+"""
+
+
+def test_a_receipt_that_plans_the_next_message_at_once_renders_it_for_its_talent(
+    db: Database, db_url: str, tmp_path: Path, provider: FakeProvider
+) -> None:
+    """Receipts move enrollments in a batch: a guard reads the talent, a goto plans the
+    next (threaded) message in the same transaction, and the tick sends it too."""
+    root = _workspace(tmp_path / "ws")
+    (root / "sequences" / "chain.yaml").write_text(CHAIN)
+    (root / "campaigns" / "blast.yaml").write_text(CAMPAIGN.replace("one-shot", "chain"))
+    with db.session() as session:
+        for email, name in (("ann@example.com", "Ann"), ("anon@example.com", None)):
+            session.add(Talent(email=email, first_name=name, created_at=T0, updated_at=T0))
+    memory = MemoryChannel()
+    channels: dict[str, Channel] = {"email": memory, "sms": memory, "whatsapp": memory}
+    rt = Runtime.load(Config.load(root, env=_env(db_url, provider)), load_workspace(root))
+    summary = asyncio.run(tick(db, rt, channels, "blast", clock=fixed_clock(T0)))
+    assert summary.dispatch.sent == 3
+    sent = [(m.to, m.step_id, m.subject, m.text) for m in memory.sent]
+    assert sorted(sent) == [
+        ("ann@example.com", "again", "Re: Hello Ann", "Ann, one more thing."),
+        ("ann@example.com", "hello", "Hello Ann", "Hello, Acme is hiring."),
+        ("anon@example.com", "hello", "Hello there", "Hello, Acme is hiring."),
+    ]
+    again = next(m for m in memory.sent if m.step_id == "again")
+    first = next(m for m in memory.sent if m.to == "ann@example.com" and m.step_id == "hello")
+    assert again.headers["In-Reply-To"] == first.headers["Message-ID"]
+    with db.session() as session:
+        outcomes = dict(session.execute(select(Talent.email, Enrollment.outcome).join(
+            Enrollment, Enrollment.talent_id == Talent.id)).tuples().all())  # fmt: skip
+        skipped = session.scalars(select(Engagement.step_id).where(Engagement.kind == "skipped"))
+        assert list(skipped) == ["again"]  # the guard: no first name
+    assert outcomes == {"ann@example.com": "done", "anon@example.com": "done"}
