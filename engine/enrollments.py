@@ -24,7 +24,7 @@ from engine import interpreter as machine
 from engine.models import CHANNELS, Enrollment, SequenceSnapshot, Suppression, Talent
 from engine.progress import ENROLLMENTS, prefetch, step_rows
 from engine.runtime import Runtime
-from engine.talents import address_hash_of
+from engine.talents import address_hash_of, talents_by_id
 from engine.timeline import batched, record
 from sequences.document import SequenceDocument
 from sequences.errors import InputError
@@ -282,7 +282,7 @@ def advance_due(
     """Advance one batch of due enrollments: enter steps, plan messages, take timeouts."""
     rows = due_enrollments(session, campaign_id, now=now, limit=limit)
     ids = [row.talent_id for row in rows]
-    talents = {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(ids)))}
+    talents = talents_by_id(session, ids)
     prefetch(session, [row.id for row in rows], list(talents.values()))
     with batched(session):
         done = step_rows(session, rt, rows, machine.Due(), now=now, talents=talents)

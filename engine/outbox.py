@@ -33,11 +33,11 @@ from engine.clock import Clock
 from engine.db import Database
 from engine.enrollments import lock_campaign
 from engine.limits import Limits, as_timedelta, screen
-from engine.models import CampaignState, Enrollment, OutboxMessage, Suppression, Talent
+from engine.models import CampaignState, Enrollment, OutboxMessage, Talent
 from engine.progress import blocked, not_sent, step_enrollment, step_many
 from engine.runtime import Runtime
 from engine.stages import change_stage, record_change
-from engine.talents import address_hash
+from engine.talents import suppressed, talents_by_id
 from engine.timeline import batched, record
 
 log = logging.getLogger("nurture.outbox")
@@ -102,14 +102,6 @@ def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[
     return list(session.execute(query))
 
 
-def _suppressed(session: Session, rows: list[Row[Any]]) -> set[str]:
-    hashes = {address_hash(row.to): row.to for row in rows if row.to}
-    found = session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
-    )
-    return {hashes[value] for value in found}
-
-
 def claim(
     db: Database,
     rt: Runtime,
@@ -169,12 +161,10 @@ def _withdraw(
     report: DispatchReport,
 ) -> list[Row[Any]]:
     """Cancel rows whose talent may no longer be contacted on that channel."""
-    suppressed = _suppressed(session, rows)
+    on_list = suppressed(session, {row.to for row in rows if row.to})
     keep = []
     for row in rows:
-        reason = (
-            "suppressed" if row.to in suppressed else blocked(talents[row.talent_id], row.channel)
-        )
+        reason = "suppressed" if row.to in on_list else blocked(talents[row.talent_id], row.channel)
         if reason is None:
             keep.append(row)
             continue
@@ -221,19 +211,15 @@ def _defer(
     report.deferred += len(rows)
 
 
-def _talents(session: Session, ids: list[int]) -> dict[int, Talent]:
-    return {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(ids)))}
-
-
 # --- send -----------------------------------------------------------------------------------
 
 
-def outbound(row: OutboxMessage | Row[Any], rt: Runtime) -> OutboundMessage:
+def outbound(row: Row[Any], rt: Runtime) -> OutboundMessage:
     """The channel's view of a claimed row; our message id doubles as the reply token."""
     sender = rt.campaign(row.campaign).sender
     return OutboundMessage(
         message_id=row.message_id,
-        channel=row.channel,  # type: ignore[arg-type]
+        channel=row.channel,
         to=row.to,
         sender=row.sender,
         text=row.text,
@@ -292,14 +278,14 @@ def record_receipts(
     settled them), which also makes a transaction aborted by a deadlock safe to run again.
     Sent rows, the common case, are written in a few statements for the batch; the others
     go through the models one by one."""
-    for attempt in range(1, attempts + 1):
+    for _ in range(attempts - 1):
         try:
             return _record_receipts(db, rt, receipts, now=now)
         except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) not in RETRY_STATES or attempt == attempts:
+            if getattr(exc.orig, "sqlstate", None) not in RETRY_STATES:
                 raise
             log.warning("recording %d receipts again after: %s", len(receipts), exc.orig)
-    raise AssertionError("unreachable")
+    return _record_receipts(db, rt, receipts, now=now)
 
 
 def _record_receipts(
@@ -322,7 +308,7 @@ def _record_receipts(
                 models = list(
                     session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(unsent)))
                 )
-                talents = _talents(session, [row.talent_id for row in models])
+                talents = talents_by_id(session, [row.talent_id for row in models])
                 for model in models:
                     error = by_id[model.message_id].error
                     assert error is not None
@@ -480,7 +466,7 @@ def expire_leases(session: Session, *, now: datetime, rt: Runtime | None = None)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = list(session.scalars(query))
-    talents = _talents(session, [row.talent_id for row in rows])
+    talents = talents_by_id(session, [row.talent_id for row in rows])
     for row in rows:
         row.status, row.error = "in_doubt", "lease expired before a receipt was recorded"
         talent = talents[row.talent_id]

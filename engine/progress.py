@@ -34,11 +34,11 @@ from engine.interpreter import (
     Trigger,
     WaitUntil,
 )
-from engine.models import Enrollment, OutboxMessage, Suppression, Talent, TalentLabel, Task
+from engine.models import Enrollment, OutboxMessage, Talent, TalentLabel, Task
 from engine.planning import address, plan_message
 from engine.runtime import Runtime, load_document, render_context, talent_context
 from engine.stages import change_stage
-from engine.talents import address_hash, is_suppressed
+from engine.talents import is_suppressed, suppressed
 from engine.timeline import record
 from sequences.document import SequenceDocument
 from sequences.model import EmailStep, SmsStep, WhatsappStep
@@ -291,10 +291,6 @@ class Lookups:
 def prefetch(session: Session, ids: list[int], talents: list[Talent]) -> None:
     """Answer, for this batch, what ``unreachable`` and the planner would ask one by one."""
     addresses = {a for t in talents for a in (t.email, t.phone) if a}
-    hashes = {address_hash(a): a for a in addresses}
-    found = session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
-    )
     planned = session.execute(
         select(OutboxMessage.enrollment_id, OutboxMessage.step_id).where(
             OutboxMessage.enrollment_id.in_(ids)
@@ -302,7 +298,7 @@ def prefetch(session: Session, ids: list[int], talents: list[Talent]) -> None:
     )
     session.info[_LOOKUPS] = Lookups(
         addresses,
-        {hashes[h] for h in found},
+        suppressed(session, addresses),
         {(e, s) for e, s in planned},
         set(ids),
     )

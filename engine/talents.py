@@ -10,7 +10,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,11 +109,22 @@ def _address_hash_postgresql(element: address_hash_of, compiler: Any, **kw: Any)
 
 
 def is_suppressed(session: Session, *addresses: str | None) -> bool:
-    hashes = [address_hash(a) for a in addresses if a]
+    return bool(suppressed(session, [a for a in addresses if a]))
+
+
+def suppressed(session: Session, addresses: Iterable[str]) -> set[str]:
+    """Those of ``addresses`` on the suppression list (one query)."""
+    hashes = {address_hash(address): address for address in addresses}
     if not hashes:
-        return False
-    found = session.scalar(select(Suppression.id).where(Suppression.address_hash.in_(hashes)))
-    return found is not None
+        return set()
+    found = session.scalars(
+        select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
+    )
+    return {hashes[value] for value in found}
+
+
+def talents_by_id(session: Session, ids: Iterable[int]) -> dict[int, Talent]:
+    return {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(set(ids))))}
 
 
 def find_talent(session: Session, address: str) -> Talent:
