@@ -67,14 +67,16 @@ def provider() -> Iterator[FakeProvider]:
         yield fake
 
 
-def _workspace(root: Path) -> Path:
+def _workspace(root: Path, sequence: str = SEQUENCE) -> Path:
+    """The workspace of campaign ``blast``, which runs ``sequence``."""
+    name = sequence.split("\n", 1)[0].removeprefix("sequence: ")
     (root / "sequences").mkdir(parents=True)
     (root / "campaigns").mkdir()
     (root / "nurture.yaml").write_text(
         "company: {name: Acme}\nfrequency_cap: {touches: 100, per: 1 days}\n"
     )
-    (root / "sequences" / "one-shot.yaml").write_text(SEQUENCE)
-    (root / "campaigns" / "blast.yaml").write_text(CAMPAIGN)
+    (root / "sequences" / f"{name}.yaml").write_text(sequence)
+    (root / "campaigns" / "blast.yaml").write_text(CAMPAIGN.replace("one-shot", name))
     return root
 
 
@@ -286,9 +288,7 @@ def test_a_reply_applied_while_its_receipt_is_recorded_is_never_written_over(
     is ever planned for someone who replied."""
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite serializes every write transaction (BEGIN IMMEDIATE)")
-    root = _workspace(tmp_path / "ws")
-    (root / "sequences" / "ask.yaml").write_text(ASK)
-    (root / "campaigns" / "blast.yaml").write_text(CAMPAIGN.replace("one-shot", "ask"))
+    root = _workspace(tmp_path / "ws", ASK)
     env = _env(db_url, provider)
     _talents(db, 1)
     rt = Runtime.load(Config.load(root, env=env), load_workspace(root))
@@ -389,9 +389,7 @@ def test_a_receipt_that_plans_the_next_message_at_once_renders_it_for_its_talent
 ) -> None:
     """Receipts move enrollments in a batch: a guard reads the talent, a goto plans the
     next (threaded) message in the same transaction, and the tick sends it too."""
-    root = _workspace(tmp_path / "ws")
-    (root / "sequences" / "chain.yaml").write_text(CHAIN)
-    (root / "campaigns" / "blast.yaml").write_text(CAMPAIGN.replace("one-shot", "chain"))
+    root = _workspace(tmp_path / "ws", CHAIN)
     with db.session() as session:
         for email, name in (("ann@example.com", "Ann"), ("anon@example.com", None)):
             session.add(Talent(email=email, first_name=name, created_at=T0, updated_at=T0))
