@@ -3,7 +3,8 @@
 ChannelError
 ├── ChannelConfigError   settings or credentials wrong: pause the campaign, keep the queue
 └── DeliveryError        this message failed
-    ├── TransientError   429 / 5xx / timeout: retry later (``retry_after`` seconds if known)
+    ├── TransientError   429 / 5xx / no connection: retry later (``retry_after`` if known)
+    ├── InDoubtError     sent, but no answer came back: never retry, the row is in doubt
     └── PermanentError   invalid address, recipient unsubscribed: never retry
 WebhookError
 ├── SignatureError       forged, stale or unsigned request: 403
@@ -39,6 +40,12 @@ class TransientError(DeliveryError):
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class InDoubtError(DeliveryError):
+    """The request may have reached the provider but no answer came back (a read timeout,
+    a connection lost before the response). Sending again could send twice, so the
+    message is ``in_doubt`` until a provider event carrying its id says what happened."""
 
 
 class PermanentError(DeliveryError):

@@ -53,7 +53,7 @@ from channels.sendgrid_webhooks import (
     verify_event_webhook,
 )
 from channels.settings import SendgridSettings
-from channels.transport import pooled_client
+from channels.transport import pooled_client, transport_error
 
 _RECIPIENT_FIELD = re.compile(r"personalizations\.\d+\.(?:to|cc|bcc)\.\d+\.email")
 
@@ -180,10 +180,8 @@ class SendgridChannel:
             raise PermanentError(f"cannot build the email: {exc}", code="payload") from exc
         try:
             response = await self._client.post(self._url, json=payload, headers=self._auth)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"SendGrid timed out: {exc!r}", code="timeout") from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"SendGrid unreachable: {exc!r}", code="transport") from exc
+            raise transport_error("SendGrid", exc) from exc
         return classify(response, self._clock)
 
     async def aclose(self) -> None:

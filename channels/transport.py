@@ -17,6 +17,24 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
+from channels.errors import DeliveryError, InDoubtError, TransientError
+
+# The request never left: no connection, or one that failed while the request was written
+# (a provider does not act on a request it did not receive whole).
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
+             httpx.WriteTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)  # fmt: skip
+
+
+def transport_error(provider: str, exc: httpx.TransportError) -> DeliveryError:
+    """What an httpx failure means for the message: retry it if the request never left;
+    otherwise (read timeout, connection lost before the response) it may have been sent."""
+    if isinstance(exc, _NOT_SENT):
+        return TransientError(f"{provider} unreachable: {exc!r}", code="connect")
+    if isinstance(exc, httpx.TimeoutException):
+        return InDoubtError(f"{provider} did not answer in time: {exc!r}", code="timeout")
+    return InDoubtError(f"{provider} closed the connection before answering: {exc!r}",
+                        code="transport")  # fmt: skip
+
 
 class _ReleasingStream(httpx.AsyncByteStream):
     """A response body that frees its pool slot once read and closed."""

@@ -44,7 +44,7 @@ from channels.retry import (
     utcnow,
 )
 from channels.settings import TwilioSettings
-from channels.transport import pooled_client
+from channels.transport import pooled_client, transport_error
 
 WHATSAPP = "whatsapp:"
 _OPT_OUT = {21610}  # the recipient replied STOP
@@ -186,10 +186,8 @@ class TwilioChannel:
             created = await self._client.messages.create_async(**params)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise classify(exc, self._clock()) from exc
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"Twilio timed out: {exc!r}", code="timeout") from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"Twilio unreachable: {exc!r}", code="transport") from exc
+            raise transport_error("Twilio", exc) from exc
         segments = created.num_segments
         return Sent(created.sid, int(segments) if segments and segments.isdigit() else None)
 

@@ -1,7 +1,8 @@
 """The outbox dispatcher: claim due rows, send them through the channel, record receipts.
 
     planned --claim--> claimed --receipt--> sent | failed | planned (transient, backoff)
-       |                  '--lease expired--> in_doubt --provider event--> sent
+       |                  |--no answer------> in_doubt --provider event--> sent
+       |                  '--lease expired--> in_doubt
        '--opted out / suppressed at claim--> cancelled
 
 A claim is one short transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED`` under a per-campaign
@@ -10,6 +11,8 @@ advisory lock; SQLite: ``BEGIN IMMEDIATE``) that re-checks opt-out, suppression 
 outside any transaction. A claimed row whose lease expired is never sent again by the
 engine: it becomes ``in_doubt`` until a provider event carrying its id reconciles it, and
 its enrollment moves on as if the message went out at claim time, so nothing stays stuck.
+So does a message whose provider call got no answer (a read timeout, a connection lost
+before the response): it may have been sent, so it is never sent again by itself.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from channels.base import Channel, OutboundMessage, Receipt
-from channels.errors import ChannelConfigError, PermanentError, TransientError
+from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
 from engine import interpreter as machine
 from engine.calendar import calendar_for
 from engine.clock import Clock
@@ -53,11 +56,12 @@ class DispatchReport:
     failed: int = 0
     cancelled: int = 0
     deferred: int = 0
+    in_doubt: int = 0  # sent but unanswered (a lease expired before the tick: TickSummary's)
     paused: str | None = None
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: DispatchReport) -> None:
-        for name in ("claimed", "sent", "retried", "failed", "cancelled", "deferred"):
+        for name in ("claimed", "sent", "retried", "failed", "cancelled", "deferred", "in_doubt"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paused = self.paused or other.paused
         self.errors += other.errors
@@ -102,7 +106,7 @@ def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[
     return list(session.execute(query))
 
 
-def claim(
+async def claim(
     db: Database,
     rt: Runtime,
     campaign_id: str,
@@ -116,8 +120,8 @@ def claim(
     Rows are read and claimed with Core statements (no ORM object per row): the ORM is only
     used for the few rows withdrawn here, whose enrollment moves on."""
     report = DispatchReport()
-    with db.session(immediate=True) as session:
-        lock_campaign(session, f"claim:{campaign_id}")
+    async with db.transaction() as session:
+        await asyncio.to_thread(lock_campaign, session, f"claim:{campaign_id}")  # may wait
         rows = _due(session, campaign_id, now, limit)
         talents = {
             t.id: t
@@ -269,7 +273,7 @@ _RECEIPT = [c for c in _OUTBOX.c if c.name not in ("subject", "text", "html", "h
 RETRY_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
-def record_receipts(
+async def record_receipts(
     db: Database, rt: Runtime, receipts: list[Receipt], *, now: datetime, attempts: int = 3
 ) -> DispatchReport:
     """Write the outcome of each send in one transaction; a ChannelConfigError pauses.
@@ -280,39 +284,40 @@ def record_receipts(
     go through the models one by one."""
     for _ in range(attempts - 1):
         try:
-            return _record_receipts(db, rt, receipts, now=now)
+            async with db.transaction() as session:
+                return _record_receipts(session, rt, receipts, now=now)
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) not in RETRY_STATES:
                 raise
             log.warning("recording %d receipts again after: %s", len(receipts), exc.orig)
-    return _record_receipts(db, rt, receipts, now=now)
+    async with db.transaction() as session:
+        return _record_receipts(session, rt, receipts, now=now)
 
 
 def _record_receipts(
-    db: Database, rt: Runtime, receipts: list[Receipt], *, now: datetime
+    session: Session, rt: Runtime, receipts: list[Receipt], *, now: datetime
 ) -> DispatchReport:
     report = DispatchReport()
     by_id = {receipt.message_id: receipt for receipt in receipts}
-    with db.session(immediate=True) as session:
-        query = select(*_RECEIPT).where(_OUTBOX.c.message_id.in_(by_id))
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        rows = [row for row in session.execute(query) if row.status in ("claimed", "in_doubt")]
-        sent = [row for row in rows if by_id[row.message_id].error is None]
-        unsent = [row.id for row in rows if by_id[row.message_id].error is not None]
-        with batched(session):
-            if sent:
-                _record_sent(session, rt, sent, by_id, now)
-                report.sent = len(sent)
-            if unsent:
-                models = list(
-                    session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(unsent)))
-                )
-                talents = talents_by_id(session, [row.talent_id for row in models])
-                for model in models:
-                    error = by_id[model.message_id].error
-                    assert error is not None
-                    _unsent(session, rt, model, talents[model.talent_id], error, now, report)
+    query = select(*_RECEIPT).where(_OUTBOX.c.message_id.in_(by_id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = [row for row in session.execute(query) if row.status in ("claimed", "in_doubt")]
+    sent = [row for row in rows if by_id[row.message_id].error is None]
+    unsent = [row.id for row in rows if by_id[row.message_id].error is not None]
+    with batched(session):
+        if sent:
+            _record_sent(session, rt, sent, by_id, now)
+            report.sent = len(sent)
+        if unsent:
+            models = list(
+                session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(unsent)))
+            )
+            talents = talents_by_id(session, [row.talent_id for row in models])
+            for model in models:
+                error = by_id[model.message_id].error
+                assert error is not None
+                _unsent(session, rt, model, talents[model.talent_id], error, now, report)
     return report
 
 
@@ -376,6 +381,9 @@ def _unsent(
         row.status, row.claimed_at, row.lease_until = "planned", None, None
         row.due_at, row.error = now + backoff(row.attempts, error.retry_after), str(error)
         report.retried += 1
+    elif isinstance(error, InDoubtError):
+        _in_doubt(session, rt, row, talent, str(error), now)
+        report.in_doubt += 1
     else:
         _failed(session, rt, row, talent, str(error), now=now)
         if isinstance(error, PermanentError) and error.opt_out:
@@ -468,11 +476,20 @@ def expire_leases(session: Session, *, now: datetime, rt: Runtime | None = None)
     rows = list(session.scalars(query))
     talents = talents_by_id(session, [row.talent_id for row in rows])
     for row in rows:
-        row.status, row.error = "in_doubt", "lease expired before a receipt was recorded"
-        talent = talents[row.talent_id]
-        record(session, "in_doubt", at=now, talent_id=talent.id, message=row)
-        _advance(session, rt, row, talent, machine.Sent(row.claimed_at or now), now)
+        reason = "lease expired before a receipt was recorded"
+        _in_doubt(session, rt, row, talents[row.talent_id], reason, now)
     return len(rows)
+
+
+def _in_doubt(
+    session: Session, rt: Runtime | None, row: OutboxMessage, talent: Talent, reason: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Nobody knows whether ``row`` left: never send it again; its enrollment moves on as if
+    it went out at claim time."""
+    row.status, row.error, row.lease_until = "in_doubt", reason, None
+    record(session, "in_doubt", at=now, talent_id=talent.id, message=row, detail=reason)
+    _advance(session, rt, row, talent, machine.Sent(row.claimed_at or now), now)
 
 
 # --- the loop -------------------------------------------------------------------------------
@@ -498,8 +515,8 @@ async def dispatch(
     async def lane() -> None:
         while report.paused is None:
             async with turn:
-                rows, claimed = await asyncio.to_thread(
-                    claim, db, rt, campaign_id, now=clock(), limit=batch_size, lease=lease
+                rows, claimed = await claim(
+                    db, rt, campaign_id, now=clock(), limit=batch_size, lease=lease
                 )
             report.add(claimed)
             if not rows:
@@ -508,7 +525,7 @@ async def dispatch(
                 return
             receipts = await send(rows, channels)
             async with turn:
-                done = await asyncio.to_thread(record_receipts, db, rt, receipts, now=clock())
+                done = await record_receipts(db, rt, receipts, now=clock())
             report.add(done)
 
     await asyncio.gather(*(lane() for _ in range(max(concurrency, 1))))

@@ -7,7 +7,8 @@
     ├── ChannelError                 channels.errors: talking to a provider went wrong
     │   ├── ChannelConfigError       bad settings or credentials: pause, keep the queue
     │   └── DeliveryError            one message could not be delivered
-    │       ├── TransientError       429 / 5xx / timeout: retried with backoff (retry_after)
+    │       ├── TransientError       429 / 5xx / no connection: retried with backoff
+    │       ├── InDoubtError         sent but unanswered (read timeout): in doubt, never retried
     │       └── PermanentError       invalid address, recipient unsubscribed: never retried
     └── WebhookError                 channels.errors: an inbound webhook is not acceptable
         ├── SignatureError           forged, stale or unsigned: 403, nothing written

@@ -102,7 +102,7 @@ def _print_summary(console: Console, summary: dict[str, Any], *, as_json: bool) 
         f"enrolled {summary['enrolled']}, advanced {summary['advanced']}, planned "
         f"{summary['planned']}, exited {summary['exited']}; sent {sent['sent']}, deferred "
         f"{sent['deferred']}, retried {sent['retried']}, failed {sent['failed']}, cancelled "
-        f"{sent['cancelled']}, in doubt {summary['in_doubt']}"
+        f"{sent['cancelled']}, in doubt {summary['in_doubt'] + sent['in_doubt']}"
     )
     if summary["paused"]:
         console.print(f"[red]paused:[/] {summary['paused']}")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from campaigns.workspace import load_workspace
 from channels.base import InboundEvent, OutboundMessage
-from channels.errors import ChannelConfigError, PermanentError, TransientError
+from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
 from channels.memory import MemoryChannel
 from engine.clock import ManualClock
 from engine.config import Config
@@ -315,6 +315,32 @@ def test_permanent_failure_takes_the_failed_branch_and_transient_ones_retry(worl
     assert world.enrollment(flaky).status == "waiting"
 
 
+def test_a_send_that_got_no_answer_is_in_doubt_never_sent_again_then_reconciled(
+    world: World,
+) -> None:
+    """A read timeout: the provider may have the message. Retrying could send it twice."""
+    world.clock.now = START
+    ann = world.talent("ann@example.com", "events")
+    world.channel.failures["ann@example.com"] = InDoubtError("SendGrid did not answer")
+    summary = world.tick("events")
+    assert (summary.dispatch.in_doubt, summary.dispatch.retried) == (1, 0)
+    del world.channel.failures["ann@example.com"]
+    world.clock.advance(hours=1)
+    world.tick("events")
+    assert world.sent() == []  # never sent again by the engine
+    assert world.enrollment(ann).status == "waiting"  # moved on as if sent at claim time
+    with world.db.session() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        assert (row.status, row.error) == ("in_doubt", "SendGrid did not answer")
+    delivered = InboundEvent(kind="delivered", provider="sendgrid", provider_event_id="d-1",
+                             occurred_at=world.clock(), channel="email",
+                             message_id=row.message_id)  # fmt: skip
+    with world.db.session() as session:
+        assert "reconciled" in apply_event(session, delivered, now=world.clock()).effects
+    kinds = [e.kind for e in world.timeline(ann)]
+    assert kinds.count("in_doubt") == kinds.count("reconciled") == kinds.count("sent") == 1
+
+
 def test_bad_credentials_pause_the_campaign_and_keep_the_queue(world: World) -> None:
     world.clock.now = START
     world.talent("ann@example.com", "events")
@@ -483,7 +509,7 @@ def test_a_claim_whose_lease_expired_is_in_doubt_until_a_provider_event_reconcil
 
         enroll_audience(session, world.rt.workspace, "events", now=world.clock())
         advance_due(session, world.rt, "events", now=world.clock())
-    (message,), _ = claim(world.db, world.rt, "events", now=world.clock())  # then it dies
+    (message,), _ = asyncio.run(claim(world.db, world.rt, "events", now=world.clock()))  # dies
     world.clock.advance(minutes=11)
     assert expire_step(world.db, world.rt, now=world.clock()) == 1
     world.tick("events")

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from engine.db import Database
@@ -30,3 +33,31 @@ def test_immediate_session_commits(db: Database) -> None:
         session.add(Talent(email="x@example.com", created_at=at, updated_at=at))
     with db.session() as session:
         assert session.scalar(select(Talent.email)) == "x@example.com"
+
+
+@pytest.mark.anyio
+async def test_a_transaction_waits_for_sqlites_write_lock_off_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    """The dispatcher's transactions run on the event loop; only their wait for the lock
+    runs in a thread, so the sends in flight go on while another writer holds it."""
+    db = Database(f"sqlite:///{tmp_path / 'nurture.db'}")
+    other = db.engine.connect()
+    other.info["begin"] = "BEGIN IMMEDIATE"
+    other.begin()  # another writer holds the lock
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+
+    async def write() -> None:
+        async with db.transaction() as session:
+            session.add(Talent(email="x@example.com", created_at=at, updated_at=at))
+
+    waiting = asyncio.create_task(write())
+    for _ in range(200):  # the loop keeps turning while the transaction waits
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    other.rollback()
+    other.close()
+    await waiting
+    with db.session() as session:
+        assert session.scalar(select(Talent.email)) == "x@example.com"
+    db.dispose()

@@ -295,12 +295,12 @@ def test_a_reply_applied_while_its_receipt_is_recorded_is_never_written_over(
     with db.session(immediate=True) as session:
         enroll_audience(session, rt.workspace, "blast", now=T0)
         advance_due(session, rt, "blast", now=T0)
-    (hello,), _ = outbox.claim(db, rt, "blast", now=T0)
-    outbox.record_receipts(db, rt, [Receipt(hello.message_id, provider_id="sg-1")], now=T0)
+    (hello,), _ = asyncio.run(outbox.claim(db, rt, "blast", now=T0))
+    asyncio.run(outbox.record_receipts(db, rt, [Receipt(hello.message_id, "sg-1")], now=T0))
     later = T0 + timedelta(days=3)
     with db.session(immediate=True) as session:
         advance_due(session, rt, "blast", now=later)
-    (again,), _ = outbox.claim(db, rt, "blast", now=later)  # the follow-up is on its way...
+    (again,), _ = asyncio.run(outbox.claim(db, rt, "blast", now=later))  # the follow-up is sent...
     with db.session() as session:  # (a candidate already: the reply leaves the talent as is)
         session.execute(update(Talent).values(stage="candidate"))
     reply = InboundEvent(kind="replied", provider="sendgrid", provider_event_id="r-1",
@@ -310,7 +310,7 @@ def test_a_reply_applied_while_its_receipt_is_recorded_is_never_written_over(
     with db.session() as webhook:
         apply_event(webhook, reply, now=later)  # ...when the reply to the first one lands
         recording = threading.Thread(
-            target=outbox.record_receipts, args=(db, rt, [receipt]), kwargs={"now": later}
+            target=asyncio.run, args=(outbox.record_receipts(db, rt, [receipt], now=later),)
         )
         recording.start()
         _wait_for_a_lock_wait(db)  # the receipt waits for the reply's transaction
@@ -344,7 +344,7 @@ def test_receipts_aborted_by_a_deadlock_are_recorded_again_once(
     env = _env(db_url, provider)
     _plan(db, root, env, 3)
     rt = Runtime.load(Config.load(root, env=env), load_workspace(root))
-    messages, _ = outbox.claim(db, rt, "blast", now=T0)
+    messages, _ = asyncio.run(outbox.claim(db, rt, "blast", now=T0))
     record_sent, calls = outbox._record_sent, itertools.count(1)
 
     def deadlocked_once(*args: Any, **kwargs: Any) -> None:
@@ -354,7 +354,7 @@ def test_receipts_aborted_by_a_deadlock_are_recorded_again_once(
 
     monkeypatch.setattr(outbox, "_record_sent", deadlocked_once)
     receipts = [Receipt(m.message_id, provider_id=f"sg-{i}") for i, m in enumerate(messages)]
-    report = outbox.record_receipts(db, rt, receipts, now=T0)
+    report = asyncio.run(outbox.record_receipts(db, rt, receipts, now=T0))
     assert report.sent == 3
     with db.session() as session:
         kinds = session.scalars(select(Engagement.kind).where(Engagement.kind != "entered"))

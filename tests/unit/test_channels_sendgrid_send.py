@@ -15,7 +15,7 @@ import respx
 from pydantic import SecretStr
 
 from channels.base import OutboundMessage
-from channels.errors import ChannelConfigError, PermanentError, TransientError
+from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
 from channels.sendgrid import SendgridChannel
 from channels.settings import SendgridSettings
 
@@ -220,16 +220,30 @@ async def test_each_response_class_becomes_its_error(
 
 
 @respx.mock
-async def test_timeouts_and_connection_errors_are_transient_and_retried(
-    client: httpx.AsyncClient,
-) -> None:
+async def test_a_request_that_never_left_is_retried(client: httpx.AsyncClient) -> None:
     route = respx.post(f"{API}/v3/mail/send").mock(
-        side_effect=[httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), accepted("sg-ok")]
+        side_effect=[httpx.ConnectTimeout("slow"), httpx.ConnectError("refused"), accepted("sg-ok")]
     )
     sleeps = Sleeps()
     [receipt] = await channel(client, sleeps).send([FIRST])
     assert receipt.ok and receipt.provider_id == "sg-ok" and route.call_count == 3
     assert sleeps.waits == [0.25, 0.5]  # backoff 0.5 * 2**n with jitter at its floor (x0.5)
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("closed"), httpx.ReadError("reset")],
+)
+@respx.mock
+async def test_a_request_sent_but_unanswered_is_in_doubt_and_never_sent_again(
+    client: httpx.AsyncClient, lost: httpx.TransportError
+) -> None:
+    """SendGrid may have accepted it: a second POST could deliver the email twice."""
+    route = respx.post(f"{API}/v3/mail/send").mock(side_effect=[lost, accepted("sg-2")])
+    sleeps = Sleeps()
+    [receipt] = await channel(client, sleeps).send([FIRST])
+    assert isinstance(receipt.error, InDoubtError) and route.call_count == 1
+    assert sleeps.waits == []
 
 
 @respx.mock

@@ -14,7 +14,7 @@ import respx
 from pydantic import SecretStr
 
 from channels.base import OutboundMessage
-from channels.errors import ChannelConfigError, PermanentError, TransientError
+from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
 from channels.settings import TwilioSettings
 from channels.twilio import TwilioChannel
 
@@ -227,10 +227,19 @@ async def test_retry_after_is_read_per_message_under_concurrency(
 
 
 @respx.mock
-async def test_timeouts_are_transient(client: httpx.AsyncClient) -> None:
+async def test_a_connect_timeout_is_retried(client: httpx.AsyncClient) -> None:
     route = respx.post(MESSAGES).mock(side_effect=[httpx.ConnectTimeout("slow"), created()])
     [receipt] = await channel(client).send([SMS])
     assert receipt.ok and route.call_count == 2
+
+
+@respx.mock
+async def test_a_read_timeout_is_in_doubt_and_not_retried(client: httpx.AsyncClient) -> None:
+    """Twilio may have queued the SMS: sending again could text the talent twice."""
+    route = respx.post(MESSAGES).mock(side_effect=[httpx.ReadTimeout("slow"), created()])
+    [receipt] = await channel(client).send([SMS])
+    assert isinstance(receipt.error, InDoubtError) and receipt.error.code == "timeout"
+    assert route.call_count == 1
 
 
 async def test_an_email_is_not_sent_over_twilio(client: httpx.AsyncClient) -> None:
