@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from campaigns.workspace import load_workspace
@@ -356,6 +357,23 @@ def test_frequency_cap_defers_the_second_campaign_until_the_cap_allows(
     assert world.sent_to("ann@example.com") == ["first:hello", "second:hello"]
     assert world.outbox("ann@example.com")[-1] == ("second", "hello", "sent", free, free)
     assert world.enrollments("ann@example.com")[-1] == ("second", "exited", "done")
+
+
+@pytest.mark.parametrize("per_day", [3, 4])
+def test_a_limit_just_under_or_at_the_outbox_size_is_kept_exactly(
+    db: Database, tmp_path: Path, per_day: int
+) -> None:
+    """Windows are not counted when the outbox is too small to fill them. Here it holds
+    two sent messages and the two being claimed: a limit of 3 lets one more through."""
+    limits = f"{{per_day: {per_day}, per_hour: 1000, per_domain_per_day: 1000}}"
+    campaigns = {"first": campaign("first", "one-shot"),
+                 "daily": campaign("daily", "one-shot", limits=limits)}  # fmt: skip
+    world = World(tmp_path / "ws", db, campaigns)
+    for i in range(4):
+        world.talent(f"t{i}@example{i}.com", "first" if i < 2 else "daily")
+    assert world.tick("first").dispatch.sent == 2  # the same sender's touches
+    summary = world.tick("daily")
+    assert (summary.dispatch.sent, summary.dispatch.deferred) == (per_day - 2, 4 - per_day)
 
 
 def test_per_sender_daily_limit_defers_to_the_next_day_and_sends_then(
