@@ -125,7 +125,8 @@ class Database:
         Waiting for a pooled connection and for SQLite's write lock happens in a thread; the
         statements then run on the event loop. A thread per transaction would make the loop
         and the thread take turns at the GIL, which cost the dispatcher a quarter of its
-        throughput; a wait on the loop would stall every send in flight.
+        throughput; a wait on the loop would stall every send in flight. (PostgreSQL row
+        locks are still waited for on the loop: only other short transactions hold them.)
         """
         with self.session(immediate=True) as session:
             await asyncio.to_thread(session.connection)

@@ -56,7 +56,7 @@ class DispatchReport:
     failed: int = 0
     cancelled: int = 0
     deferred: int = 0
-    in_doubt: int = 0  # sent but unanswered (a lease expired before the tick: TickSummary's)
+    in_doubt: int = 0  # sent but unanswered (expired leases: TickSummary.in_doubt)
     paused: str | None = None
     errors: list[str] = field(default_factory=list)
 
