@@ -3,9 +3,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from engine.db import Database
 from engine.models import Talent
@@ -60,4 +61,22 @@ async def test_a_transaction_waits_for_sqlites_write_lock_off_the_event_loop(
     await waiting
     with db.session() as session:
         assert session.scalar(select(Talent.email)) == "x@example.com"
+    db.dispose()
+
+
+def test_sqlite_keeps_sqlalchemys_datetime_text_and_reads_shorter_forms(tmp_path: Path) -> None:
+    """Times are compared as text in SQLite: every one must be written in the same format."""
+    db = Database(f"sqlite:///{tmp_path / 'nurture.db'}")
+    paris = datetime(2026, 3, 2, 10, 30, 5, tzinfo=ZoneInfo("Europe/Paris"))
+    with db.session() as session:
+        session.add(Talent(email="x@example.com", created_at=paris, updated_at=paris))
+    with db.engine.begin() as connection:
+        assert connection.scalar(text("SELECT created_at FROM talents")) == (
+            "2026-03-02 09:30:05.000000"  # UTC, with microseconds, as SQLAlchemy writes it
+        )
+        connection.execute(text("UPDATE talents SET updated_at = '2026-03-02 09:30:00'"))
+    with db.session() as session:
+        talent = session.scalars(select(Talent)).one()
+        assert talent.created_at == paris and talent.created_at.tzinfo == UTC
+        assert talent.updated_at == datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     db.dispose()
