@@ -42,6 +42,7 @@ from engine.runtime import Runtime
 from engine.stages import change_stage, record_change
 from engine.talents import suppressed, talents_by_id
 from engine.timeline import batched, record
+from sequences.errors import InputError
 
 log = logging.getLogger("nurture.outbox")
 LEASE = timedelta(minutes=10)
@@ -479,6 +480,39 @@ def expire_leases(session: Session, *, now: datetime, rt: Runtime | None = None)
         reason = "lease expired before a receipt was recorded"
         _in_doubt(session, rt, row, talents[row.talent_id], reason, now)
     return len(rows)
+
+
+def settle(
+    session: Session, message_ids: list[str], *, sent: bool, now: datetime, rt: Runtime | None
+) -> list[OutboxMessage]:
+    """Settle ``in_doubt`` rows by hand, once the provider's log says what happened: mark
+    them sent (``sent``), or plan them again to go out at the next tick (they never left).
+
+    Every id must name a row in doubt, or nothing is settled (InputError)."""
+    rows = {
+        row.message_id: row
+        for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))
+        )
+    }
+    problems = [
+        f"{m}: no such message" if m not in rows else f"{m} is {rows[m].status}, not in doubt"
+        for m in message_ids
+        if m not in rows or rows[m].status != "in_doubt"
+    ]
+    if problems:
+        raise InputError("nothing settled: " + "; ".join(problems))
+    talents = talents_by_id(session, [row.talent_id for row in rows.values()])
+    for row in rows.values():
+        if sent:
+            row.sent_at = row.claimed_at  # when it left, as near as we know
+            mark_sent(session, row, talents[row.talent_id], now=now, rt=rt)
+            continue
+        detail = "never left: planned again by hand"
+        record(session, "reconciled", at=now, talent_id=row.talent_id, message=row, detail=detail)
+        row.status, row.due_at, row.error, row.attempts = "planned", now, None, 0
+        row.claimed_at = row.lease_until = None
+    return list(rows.values())
 
 
 def _in_doubt(

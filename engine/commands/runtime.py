@@ -16,6 +16,7 @@ from engine.clock import Clock, clock_from_option
 from engine.models import OutboxMessage, Talent, Task
 from engine.runtime import Runtime
 from engine.tick import TickSummary
+from sequences.errors import InputError
 
 NowOption = Annotated[
     str | None, typer.Option("--now", help="Pretend it is this ISO time (simulation).")
@@ -206,6 +207,33 @@ def outbox_list(
                           f"{row.claimed_at:%Y-%m-%d %H:%M}" if row.claimed_at else "",
                           row.error or "")  # fmt: skip
     ctx.obj.console.print(table)
+
+
+@outbox.command("settle")
+def outbox_settle(
+    ctx: typer.Context,
+    message_ids: Annotated[
+        list[str], typer.Argument(help="Message ids (see `nurture outbox list --in-doubt`).")
+    ],
+    sent: Annotated[
+        bool, typer.Option("--sent", help="The provider's log shows they went out.")
+    ] = False,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="They never left: send them at the next tick.")
+    ] = False,
+    now: NowOption = None,
+) -> None:
+    """Settle in-doubt messages by hand, after looking them up in the provider's log."""
+    from engine.outbox import settle
+
+    if sent == resend:
+        raise InputError("say what happened: --sent or --resend")
+    rt = Runtime.load(ctx.obj.config)
+    with ctx.obj.db.session(immediate=True) as session:
+        rows = settle(session, message_ids, sent=sent, now=clock_from_option(now)(), rt=rt)
+        for row in rows:
+            done = "sent" if sent else f"planned again for {row.due_at:%Y-%m-%d %H:%M}"
+            ctx.obj.console.print(f"{row.message_id} ({row.campaign}:{row.step_id}): {done}")
 
 
 @tasks.command("list")

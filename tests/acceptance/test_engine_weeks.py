@@ -23,6 +23,7 @@ from engine.models import Engagement, Enrollment, OutboxMessage, Talent, Task
 from engine.runtime import Runtime
 from engine.tasks import complete_task
 from engine.tick import TickSummary, tick
+from sequences.errors import InputError
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -339,6 +340,40 @@ def test_a_send_that_got_no_answer_is_in_doubt_never_sent_again_then_reconciled(
         assert "reconciled" in apply_event(session, delivered, now=world.clock()).effects
     kinds = [e.kind for e in world.timeline(ann)]
     assert kinds.count("in_doubt") == kinds.count("reconciled") == kinds.count("sent") == 1
+
+
+def test_in_doubt_messages_settled_by_hand_go_out_again_once_or_count_as_sent(
+    world: World,
+) -> None:
+    from engine.outbox import settle
+
+    world.clock.now = START
+    ann = world.talent("ann@example.com", "events")
+    bob = world.talent("bob@example.com", "events")
+    for address in ("ann@example.com", "bob@example.com"):
+        world.channel.failures[address] = InDoubtError("SendGrid did not answer")
+    assert world.tick("events").dispatch.in_doubt == 2
+    world.channel.failures.clear()
+    claimed_at = world.clock()
+    world.clock.advance(hours=2)
+    with world.db.session() as session:
+        ids = {r.to: r.message_id for r in session.scalars(select(OutboxMessage))}
+    with world.db.session() as session:  # the provider's log: Ann's left, Bob's never did
+        settle(session, [ids["ann@example.com"]], sent=True, now=world.clock(), rt=world.rt)
+        settle(session, [ids["bob@example.com"]], sent=False, now=world.clock(), rt=world.rt)
+    world.tick("events")
+    world.tick("events")
+    assert [m.to for m in world.sent()] == ["bob@example.com"]  # once, and not Ann's again
+    with world.db.session() as session:
+        rows = {r.to: r for r in session.scalars(select(OutboxMessage))}
+        assert rows["ann@example.com"].status == rows["bob@example.com"].status == "sent"
+        assert rows["ann@example.com"].sent_at == claimed_at
+        assert session.get_one(Talent, ann).stage == "prospect"
+    for talent in (ann, bob):
+        kinds = [e.kind for e in world.timeline(talent)]
+        assert kinds.count("reconciled") == kinds.count("sent") == 1
+    with world.db.session() as session, pytest.raises(InputError, match="sent, not in doubt"):
+        settle(session, [ids["ann@example.com"]], sent=True, now=world.clock(), rt=world.rt)
 
 
 def test_bad_credentials_pause_the_campaign_and_keep_the_queue(world: World) -> None:

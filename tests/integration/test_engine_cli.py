@@ -113,6 +113,36 @@ def test_outbox_list_in_doubt_shows_only_the_claims_in_doubt(
     assert ids[1] in capsys.readouterr().out
 
 
+def test_outbox_settle_plans_an_in_doubt_message_again_and_refuses_anything_else(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["run", "backend-engineers-q1", "--now", "2026-03-02T09:30", "--no-prefect"]) == 0
+    db = _db(workspace)
+    with db.session() as session:
+        doubtful, sure = session.scalars(select(OutboxMessage).limit(2)).all()
+        doubtful.status, doubtful.error = "in_doubt", "SendGrid did not answer"
+        ids = doubtful.message_id, sure.message_id
+    capsys.readouterr()
+    assert main(["outbox", "settle", ids[0]]) == 1
+    assert "--sent or --resend" in capsys.readouterr().err
+    assert main(["outbox", "settle", ids[0], ids[1], "nope", "--sent"]) == 1
+    err = capsys.readouterr().err
+    assert f"{ids[1]} is sent, not in doubt" in err and "nope: no such message" in err
+    assert _count(workspace, OutboxMessage, OutboxMessage.status == "in_doubt") == 1  # untouched
+    now = "2026-03-02T11:00"
+    assert main(["outbox", "settle", ids[0], "--resend", "--now", now]) == 0
+    assert f"{ids[0]} (backend-engineers-q1:" in capsys.readouterr().out
+    with db.session() as session:
+        row = session.scalars(select(OutboxMessage).where(OutboxMessage.message_id == ids[0])).one()
+        assert (row.status, row.due_at, row.claimed_at) == (
+            "planned",
+            datetime(2026, 3, 2, 11, tzinfo=UTC),
+            None,
+        )
+    db.dispose()
+
+
 def test_tasks_list_then_done_completes_the_task_once(
     workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
