@@ -94,17 +94,23 @@ def _db(root: Path) -> Database:
     return Database(f"sqlite:///{root / 'nurture.db'}")
 
 
-def test_outbox_list_in_doubt_shows_only_the_claims_in_doubt(
-    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("COLUMNS", "250")  # whole ids and addresses in the table
+def _one_in_doubt(root: Path) -> tuple[str, str]:
+    """Run a tick, then make its first message in doubt: (that id, a sent one's id)."""
     assert main(["run", "backend-engineers-q1", "--now", "2026-03-02T09:30", "--no-prefect"]) == 0
-    db = _db(workspace)
+    db = _db(root)
     with db.session() as session:
         doubtful, sure = session.scalars(select(OutboxMessage).limit(2)).all()
         doubtful.status, doubtful.error = "in_doubt", "lease expired before a receipt"
         ids = doubtful.message_id, sure.message_id
     db.dispose()
+    return ids
+
+
+def test_outbox_list_in_doubt_shows_only_the_claims_in_doubt(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # whole ids and addresses in the table
+    ids = _one_in_doubt(workspace)
     capsys.readouterr()
     assert main(["outbox", "list", "--in-doubt"]) == 0
     out = capsys.readouterr().out
@@ -116,13 +122,8 @@ def test_outbox_list_in_doubt_shows_only_the_claims_in_doubt(
 def test_outbox_settle_plans_an_in_doubt_message_again_and_refuses_anything_else(
     workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "250")
-    assert main(["run", "backend-engineers-q1", "--now", "2026-03-02T09:30", "--no-prefect"]) == 0
-    db = _db(workspace)
-    with db.session() as session:
-        doubtful, sure = session.scalars(select(OutboxMessage).limit(2)).all()
-        doubtful.status, doubtful.error = "in_doubt", "SendGrid did not answer"
-        ids = doubtful.message_id, sure.message_id
+    monkeypatch.setenv("COLUMNS", "250")  # the errors name whole ids on one line
+    ids = _one_in_doubt(workspace)
     capsys.readouterr()
     assert main(["outbox", "settle", ids[0]]) == 1
     assert "--sent or --resend" in capsys.readouterr().err
@@ -133,6 +134,7 @@ def test_outbox_settle_plans_an_in_doubt_message_again_and_refuses_anything_else
     now = "2026-03-02T11:00"
     assert main(["outbox", "settle", ids[0], "--resend", "--now", now]) == 0
     assert f"{ids[0]} (backend-engineers-q1:" in capsys.readouterr().out
+    db = _db(workspace)
     with db.session() as session:
         row = session.scalars(select(OutboxMessage).where(OutboxMessage.message_id == ids[0])).one()
         assert (row.status, row.due_at, row.claimed_at) == (
