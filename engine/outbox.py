@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -36,7 +36,7 @@ from engine.clock import Clock
 from engine.db import Database
 from engine.enrollments import lock_campaign
 from engine.limits import Limits, as_timedelta, screen
-from engine.models import CampaignState, Enrollment, OutboxMessage, Talent
+from engine.models import CampaignState, Engagement, Enrollment, OutboxMessage, Talent
 from engine.progress import blocked, not_sent, step_enrollment, step_many
 from engine.runtime import Runtime
 from engine.stages import change_stage, record_change
@@ -488,7 +488,8 @@ def settle(
     """Settle ``in_doubt`` rows by hand, once the provider's log says what happened: mark
     them sent (``sent``), or plan them again to go out at the next tick (they never left).
 
-    Every id must name a row in doubt, or nothing is settled (InputError)."""
+    Every id must name a row in doubt, or nothing is settled (InputError). Nothing is sent
+    again to a talent who has replied since: they are in a conversation now."""
     rows = {
         row.message_id: row
         for row in session.scalars(
@@ -500,6 +501,11 @@ def settle(
         for m in message_ids
         if m not in rows or rows[m].status != "in_doubt"
     ]
+    if not sent and not problems:
+        problems = [
+            f"{row.message_id}: the talent replied since"
+            for row in _replied(session, rows.values())
+        ]
     if problems:
         raise InputError("nothing settled: " + "; ".join(problems))
     talents = talents_by_id(session, [row.talent_id for row in rows.values()])
@@ -513,6 +519,24 @@ def settle(
         row.status, row.due_at, row.error, row.attempts = "planned", now, None, 0
         row.claimed_at = row.lease_until = None
     return list(rows.values())
+
+
+def _replied(session: Session, rows: Iterable[OutboxMessage]) -> list[OutboxMessage]:
+    """The rows whose talent has replied since the row was claimed."""
+    return [
+        row
+        for row in rows
+        if session.scalar(
+            select(Engagement.id)
+            .where(
+                Engagement.talent_id == row.talent_id,
+                Engagement.kind == "replied",
+                Engagement.occurred_at >= (row.claimed_at or row.due_at),
+            )
+            .limit(1)
+        )
+        is not None
+    ]
 
 
 def _in_doubt(

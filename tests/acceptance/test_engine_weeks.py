@@ -376,6 +376,27 @@ def test_in_doubt_messages_settled_by_hand_go_out_again_once_or_count_as_sent(
         settle(session, [ids["ann@example.com"]], sent=True, now=world.clock(), rt=world.rt)
 
 
+def test_a_message_in_doubt_is_not_sent_again_to_someone_who_replied_since(
+    world: World,
+) -> None:
+    from engine.outbox import settle
+
+    world.clock.now = START
+    cy = world.talent("cy@example.com", "events")
+    world.channel.failures["cy@example.com"] = InDoubtError("SendGrid did not answer")
+    world.tick("events")
+    world.channel.failures.clear()
+    world.clock.advance(hours=2)
+    with world.db.session() as session:  # a reply that names no message (a new thread)
+        session.add(Engagement(talent_id=cy, kind="replied", occurred_at=world.clock(),
+                               channel="email", data={}))  # fmt: skip
+        message_id = session.scalars(select(OutboxMessage.message_id)).one()
+    with world.db.session() as session, pytest.raises(InputError, match="replied since"):
+        settle(session, [message_id], sent=False, now=world.clock(), rt=world.rt)
+    world.tick("events")
+    assert world.sent() == []
+
+
 def test_bad_credentials_pause_the_campaign_and_keep_the_queue(world: World) -> None:
     world.clock.now = START
     world.talent("ann@example.com", "events")
