@@ -46,24 +46,24 @@ class UTCDateTime(TypeDecorator[datetime]):
     # a step binds about 20 datetimes and reads about 40.
 
     def bind_processor(self, dialect: Any) -> Any:
-        return _sqlite_bind if dialect.name == "sqlite" else super().bind_processor(dialect)
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            naive = self.process_bind_param(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
+
+        return process
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        if dialect.name == "sqlite":
-            return _sqlite_result
-        return super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
 
+        def process(value: str | None) -> datetime | None:
+            parsed = None if value is None else datetime.fromisoformat(value)
+            return self.process_result_value(parsed, dialect)
 
-def _sqlite_bind(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the database; pass an aware one")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _sqlite_result(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return process
 
 
 class Base(DeclarativeBase):
