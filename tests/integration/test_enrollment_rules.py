@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from campaigns.workspace import load_workspace
+from channels.errors import PermanentError
 from channels.memory import MemoryChannel
 from engine.clock import ManualClock
 from engine.config import Config
@@ -357,6 +358,26 @@ def test_frequency_cap_defers_the_second_campaign_until_the_cap_allows(
     assert world.sent_to("ann@example.com") == ["first:hello", "second:hello"]
     assert world.outbox("ann@example.com")[-1] == ("second", "hello", "sent", free, free)
     assert world.enrollments("ann@example.com")[-1] == ("second", "exited", "done")
+
+
+def test_a_failed_message_is_not_a_touch_under_the_frequency_cap(
+    db: Database, tmp_path: Path
+) -> None:
+    world = World(
+        tmp_path / "ws",
+        db,
+        {"first": campaign("first", "one-shot"), "second": campaign("second", "one-shot")},
+        cap="{touches: 1, per: 2 days}",
+    )
+    world.talent("ann@example.com", "first", "second")
+    world.channel.fail("ann@example.com", PermanentError("mailbox unavailable"))
+    assert world.tick("first").dispatch.failed == 1
+    assert world.outbox("ann@example.com")[0][2] == "failed"  # claimed, yet never delivered
+
+    world.channel.recover("ann@example.com")
+    summary = world.at(T0 + timedelta(hours=1)).tick("second")
+    assert (summary.dispatch.sent, summary.dispatch.deferred) == (1, 0)
+    assert world.sent_to("ann@example.com") == ["second:hello"]
 
 
 @pytest.mark.parametrize("per_day", [3, 4])
