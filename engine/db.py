@@ -7,14 +7,17 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import JSON, DateTime, Engine, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, Table, create_engine, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    import psycopg
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -116,6 +119,39 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` (each naming the same columns) in the session's transaction.
+
+    On PostgreSQL, rows that name every column but the key go through ``COPY``: psycopg's
+    ``executemany`` costs about 25 µs a row in this process (SQLAlchemy's parameters, then
+    one Bind/Execute each), COPY about 3. The values pass the columns' own bind processors
+    first, so they are what an INSERT would have written."""
+    if not rows:
+        return
+    names = list(rows[0])
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql" or set(names) != _copy_columns(table):
+        session.execute(insert(table), rows)
+        return
+    columns = [table.c[name] for name in names]
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+    quote = dialect.identifier_preparer
+    listed = ", ".join(quote.format_column(column) for column in columns)
+    sql = f"COPY {quote.format_table(table)} ({listed}) FROM STDIN"
+    connection = cast("psycopg.Connection[Any]", session.connection().connection.dbapi_connection)
+    with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row([
+                row[name] if process is None else process(row[name])
+                for name, process in zip(names, processors, strict=True)
+            ])  # fmt: skip
+
+
+def _copy_columns(table: Table) -> set[str]:
+    """The columns a COPY must name: all but an autoincrement key (defaults do not apply)."""
+    return {column.name for column in table.c if column is not table.autoincrement_column}
 
 
 class Database:

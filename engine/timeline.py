@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import FromClause, Table, insert
+from sqlalchemy import FromClause, Table
 from sqlalchemy.orm import Session
 
+from engine.db import insert_rows
 from engine.models import Engagement, Enrollment, OutboxMessage
 
 _BUFFER = "nurture.batched"  # session.info key of the rows a batched() block holds back
@@ -68,7 +69,7 @@ def insert_later(session: Session, table: FromClause, row: dict[str, Any]) -> No
     at once outside one."""
     buffer = session.info.get(_BUFFER)
     if buffer is None:
-        session.execute(insert(cast(Table, table)), [row])
+        insert_rows(session, cast(Table, table), [row])
     else:
         buffer.setdefault(table, []).append(row)
 
@@ -84,4 +85,4 @@ def batched(session: Session) -> Iterator[None]:
     finally:
         del session.info[_BUFFER]
     for table, rows in buffer.items():
-        session.execute(insert(cast(Table, table)), rows)
+        insert_rows(session, cast(Table, table), rows)

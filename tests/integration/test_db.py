@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 
-from engine.db import Database
+from engine.db import Database, insert_rows
 from engine.models import Talent
 
 
@@ -80,3 +80,31 @@ def test_sqlite_keeps_sqlalchemys_datetime_text_and_reads_shorter_forms(tmp_path
         assert talent.created_at == paris and talent.created_at.tzinfo == UTC
         assert talent.updated_at == datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     db.dispose()
+
+
+def test_insert_rows_writes_what_an_insert_would(db: Database) -> None:
+    """Every column named: COPY on PostgreSQL; a column left out: a plain INSERT (defaults)."""
+    at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
+    full = {"email": "ada@example.com", "phone": None, "first_name": "Ada\tLove\\lace\nTab",
+            "last_name": "O'Hara", "timezone": "Asia/Tokyo", "country": "JP", "city": None,
+            "company": None, "title": None, "links": {"linkedin": "https://x.example/ada"},
+            "source": None, "attributes": {"years": 7, "tags": ["go", "ünïcode"]},
+            "stage": "person", "stage_changed_at": None, "recontact_after": None,
+            "email_consent_at": at, "email_opted_out_at": None, "sms_consent_at": None,
+            "sms_opted_out_at": None, "whatsapp_consent_at": None,
+            "whatsapp_opted_out_at": None, "last_contacted_at": None, "snoozed_until": None,
+            "erased_at": None, "created_at": at, "updated_at": at}  # fmt: skip
+    partial = {"email": "bob@example.com", "links": {}, "attributes": {},
+               "created_at": at, "updated_at": at}  # fmt: skip
+    table = Talent.__table__
+    with db.session() as session:
+        insert_rows(session, table, [full])  # type: ignore[arg-type]
+        insert_rows(session, table, [partial])  # type: ignore[arg-type]
+    with db.session() as session:
+        ada, bob = session.scalars(select(Talent).order_by(Talent.id))
+    assert (ada.first_name, ada.last_name) == ("Ada\tLove\\lace\nTab", "O'Hara")
+    assert ada.links == {"linkedin": "https://x.example/ada"}
+    assert ada.attributes == {"years": 7, "tags": ["go", "ünïcode"]}
+    assert ada.email_consent_at == at and ada.email_consent_at.tzinfo == UTC
+    assert (ada.city, ada.phone) == (None, None)
+    assert (bob.stage, bob.first_name) == ("person", None)  # the model's default applied
