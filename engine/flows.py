@@ -27,14 +27,15 @@ from engine.adapters import build_channels, close_channels
 from engine.clock import Clock, clock_from_option
 from engine.config import Config
 from engine.db import Database
-from engine.outbox import DispatchReport, dispatch
 from engine.runtime import Runtime
 from engine.tick import (
+    Steps,
     TickSummary,
     advance_step,
+    dispatch_step,
     enroll_step,
     expire_step,
-    pause_state,
+    tick,
     workers_step,
 )
 
@@ -52,57 +53,20 @@ def transient_only(_task: Any, _run: Any, state: Any) -> bool:
 RETRY_DELAYS: list[float] = [2, 10, 30]
 
 
-@task(
-    name="expire-leases",
-    retries=len(RETRY_DELAYS),
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
+def _retried(name: str, fn: Any) -> Any:
+    """``fn`` as a task retried on transient errors (each step's work is committed batch by
+    batch, so a retry carries on where it stopped)."""
+    return task(name=name, retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS,
+                retry_condition_fn=transient_only, cache_policy=NO_CACHE)(fn)  # fmt: skip
+
+
+TASKS = Steps(
+    expire=_retried("expire-leases", expire_step),
+    enroll=_retried("enroll", enroll_step),
+    advance=_retried("advance", advance_step),
+    dispatch=_retried("dispatch", dispatch_step),
+    workers=task(name="workers", cache_policy=NO_CACHE)(workers_step),
 )
-def expire_task(db: Database, rt: Runtime, clock: Clock) -> int:
-    return expire_step(db, rt, now=clock())
-
-
-@task(
-    name="enroll",
-    retries=len(RETRY_DELAYS),
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-)
-def enroll_task(db: Database, rt: Runtime, campaign: str, clock: Clock) -> int:
-    return enroll_step(db, rt, campaign, now=clock())
-
-
-@task(
-    name="advance",
-    retries=len(RETRY_DELAYS),
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-)
-def advance_task(db: Database, rt: Runtime, campaign: str, clock: Clock) -> TickSummary:
-    summary = TickSummary(campaign, clock())
-    advance_step(db, rt, campaign, now=summary.at, summary=summary)
-    return summary
-
-
-@task(
-    name="dispatch",
-    retries=len(RETRY_DELAYS),
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-)
-async def dispatch_task(
-    db: Database, rt: Runtime, channels: Mapping[str, Channel], campaign: str, clock: Clock
-) -> DispatchReport:
-    return await dispatch(db, rt, channels, campaign, clock=clock)
-
-
-@task(name="workers", cache_policy=NO_CACHE)
-async def workers_task(rt: Runtime, campaign: str, clock: Clock, summary: TickSummary) -> None:
-    await workers_step(rt, campaign, clock=clock, summary=summary)
 
 
 async def run_tick(
@@ -114,23 +78,9 @@ async def run_tick(
     *,
     resume: bool = False,
 ) -> TickSummary:
-    """The tick's steps as Prefect tasks (inside a flow run); ``resume`` lifts a pause."""
-    summary = TickSummary(campaign, clock())
-    rt.campaign(campaign)
-    summary.in_doubt = expire_task(db, rt, clock)
-    summary.paused = pause_state(db, campaign, now=summary.at, resume_paused=resume)
-    if summary.paused is not None:
-        return summary
-    summary.enrolled = enroll_task(db, rt, campaign, clock)
-    if rt.config.tick_processes > 1:
-        await workers_task(rt, campaign, clock, summary)
-        return summary
-    advanced = advance_task(db, rt, campaign, clock)
-    summary.advanced, summary.planned = advanced.advanced, advanced.planned
-    summary.exited = advanced.exited
-    summary.dispatch = await dispatch_task(db, rt, channels, campaign, clock)
-    summary.paused = summary.dispatch.paused
-    return summary
+    """:func:`engine.tick.tick` with its steps as Prefect tasks (inside a flow run);
+    ``resume`` lifts a pause."""
+    return await tick(db, rt, channels, campaign, clock=clock, resume_paused=resume, steps=TASKS)
 
 
 @flow(name="campaign-tick", log_prints=True)

@@ -1,5 +1,6 @@
-"""One campaign tick without Prefect: expire leases, enroll, advance due enrollments,
-dispatch the outbox. ``engine.flows`` runs the same steps as Prefect tasks.
+"""One campaign tick: expire leases, enroll, advance due enrollments, dispatch the outbox.
+Each step is a plain call here; ``engine.flows`` runs the same tick with each step as a
+Prefect task (:class:`Steps`).
 
 ``dry_run`` enrolls and plans inside a transaction that is rolled back, and reports the
 messages it would have planned: nothing is written, nothing is sent.
@@ -7,7 +8,7 @@ messages it would have planned: nothing is written, nothing is sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,11 +18,11 @@ from sqlalchemy import select
 from channels.base import Channel
 from engine.clock import Clock, system_clock
 from engine.db import Database
-from engine.enrollments import advance_due, enroll_audience
+from engine.enrollments import Advanced, advance_due, enroll_audience
 from engine.models import OutboxMessage
 from engine.outbox import DispatchReport, dispatch, expire_leases, paused, resume
 from engine.runtime import Runtime
-from engine.workers import run_workers
+from engine.workers import WorkReport, run_workers
 
 ADVANCE_BATCH = 1000
 
@@ -48,28 +49,60 @@ class TickSummary:
         return data
 
 
-def expire_step(db: Database, rt: Runtime, *, now: datetime) -> int:
+def expire_step(db: Database, rt: Runtime, clock: Clock) -> int:
     with db.session(immediate=True) as session:
-        return expire_leases(session, now=now, rt=rt)
+        return expire_leases(session, now=clock(), rt=rt)
 
 
-def enroll_step(db: Database, rt: Runtime, campaign_id: str, *, now: datetime) -> int:
+def enroll_step(db: Database, rt: Runtime, campaign_id: str, clock: Clock) -> int:
     with db.session(immediate=True) as session:
-        return enroll_audience(session, rt.workspace, campaign_id, now=now)
+        return enroll_audience(session, rt.workspace, campaign_id, now=clock())
 
 
-def advance_step(
-    db: Database, rt: Runtime, campaign_id: str, *, now: datetime, summary: TickSummary
-) -> None:
+def advance_step(db: Database, rt: Runtime, campaign_id: str, clock: Clock) -> Advanced:
     """Advance due enrollments batch by batch, one transaction per batch."""
+    now, total = clock(), Advanced(0, 0, 0)
     while True:
         with db.session(immediate=True) as session:
             done = advance_due(session, rt, campaign_id, now=now, limit=ADVANCE_BATCH)
-        summary.advanced += done.advanced
-        summary.planned += done.planned
-        summary.exited += done.exited
+        total = Advanced(total.advanced + done.advanced, total.planned + done.planned,
+                         total.exited + done.exited)  # fmt: skip
         if done.advanced < ADVANCE_BATCH:
-            return
+            return total
+
+
+async def dispatch_step(
+    db: Database, rt: Runtime, channels: Mapping[str, Channel], campaign_id: str, clock: Clock,
+    batch_size: int, concurrency: int,
+) -> DispatchReport:  # fmt: skip
+    return await dispatch(
+        db, rt, channels, campaign_id, clock=clock, batch_size=batch_size, concurrency=concurrency
+    )
+
+
+async def workers_step(rt: Runtime, campaign_id: str, clock: Clock, batch_size: int) -> WorkReport:
+    """Plan and send in ``NURTURE_TICK_PROCESSES`` worker processes (:mod:`engine.workers`)."""
+    now = None if clock is system_clock else clock()
+    return await run_workers(
+        rt.config, campaign_id, now=now, processes=rt.config.tick_processes, batch_size=batch_size
+    )
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How :func:`tick` runs each step: plain calls, or Prefect tasks (``engine.flows``)."""
+
+    expire: Callable[[Database, Runtime, Clock], int] = expire_step
+    enroll: Callable[[Database, Runtime, str, Clock], int] = enroll_step
+    advance: Callable[[Database, Runtime, str, Clock], Advanced] = advance_step
+    dispatch: Callable[
+        [Database, Runtime, Mapping[str, Channel], str, Clock, int, int],
+        Awaitable[DispatchReport],
+    ] = dispatch_step
+    workers: Callable[[Runtime, str, Clock, int], Awaitable[WorkReport]] = workers_step
+
+
+PLAIN = Steps()
 
 
 def pause_state(
@@ -92,6 +125,7 @@ async def tick(
     resume_paused: bool = False,
     concurrency: int = 4,
     batch_size: int = 500,
+    steps: Steps = PLAIN,
 ) -> TickSummary:
     """Run one tick of ``campaign_id`` at ``clock()``."""
     now = clock()
@@ -99,32 +133,20 @@ async def tick(
     summary = TickSummary(campaign_id, now, dry_run=dry_run)
     if dry_run:
         return plan_preview(db, rt, campaign_id, summary)
-    summary.in_doubt = expire_step(db, rt, now=now)
+    summary.in_doubt = steps.expire(db, rt, clock)
     summary.paused = pause_state(db, campaign_id, now=now, resume_paused=resume_paused)
     if summary.paused is not None:
         return summary
-    summary.enrolled = enroll_step(db, rt, campaign_id, now=now)
+    summary.enrolled = steps.enroll(db, rt, campaign_id, clock)
     if rt.config.tick_processes > 1:
-        await workers_step(rt, campaign_id, clock=clock, summary=summary, batch_size=batch_size)
-        return summary
-    advance_step(db, rt, campaign_id, now=now, summary=summary)
-    summary.dispatch = await dispatch(
-        db, rt, channels, campaign_id, clock=clock, batch_size=batch_size, concurrency=concurrency
-    )
-    summary.paused = summary.dispatch.paused
+        work = await steps.workers(rt, campaign_id, clock, batch_size)
+    else:
+        done = steps.advance(db, rt, campaign_id, clock)
+        sent = await steps.dispatch(db, rt, channels, campaign_id, clock, batch_size, concurrency)
+        work = WorkReport(done.advanced, done.planned, done.exited, sent)
+    summary.advanced, summary.planned, summary.exited = work.advanced, work.planned, work.exited
+    summary.dispatch, summary.paused = work.dispatch, work.dispatch.paused
     return summary
-
-
-async def workers_step(
-    rt: Runtime, campaign_id: str, *, clock: Clock, summary: TickSummary, batch_size: int = 500
-) -> None:
-    """Plan and send in ``NURTURE_TICK_PROCESSES`` worker processes (:mod:`engine.workers`)."""
-    now = None if clock is system_clock else clock()
-    done = await run_workers(
-        rt.config, campaign_id, now=now, processes=rt.config.tick_processes, batch_size=batch_size
-    )
-    summary.advanced, summary.planned, summary.exited = done.advanced, done.planned, done.exited
-    summary.dispatch, summary.paused = done.dispatch, done.dispatch.paused
 
 
 def plan_preview(db: Database, rt: Runtime, campaign_id: str, summary: TickSummary) -> TickSummary:

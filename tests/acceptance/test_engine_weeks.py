@@ -567,7 +567,7 @@ def test_a_claim_whose_lease_expired_is_in_doubt_until_a_provider_event_reconcil
         advance_due(session, world.rt, "events", now=world.clock())
     (message,), _ = asyncio.run(claim(world.db, world.rt, "events", now=world.clock()))  # dies
     world.clock.advance(minutes=11)
-    assert expire_step(world.db, world.rt, now=world.clock()) == 1
+    assert expire_step(world.db, world.rt, world.clock) == 1
     world.tick("events")
     assert [m.to for m in world.sent()] == ["ann@example.com"]  # never re-sent by itself
     assert world.enrollment(bob).status == "waiting"  # moved on as if sent at claim time

@@ -218,7 +218,7 @@ def test_dispatchers_killed_at_random_points_never_send_twice(
     assert killed == set(where)  # each kind of crash did happen
     later = T0 + timedelta(hours=1)  # every lease has expired: the restart finds them
     config = Config.load(root, env=env)
-    expire_step(db, Runtime.load(config), now=later)
+    expire_step(db, Runtime.load(config), fixed_clock(later))
     restart = _start(root, env, later)
     restart.join(timeout=60)
     assert restart.exitcode == 0
