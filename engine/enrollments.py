@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select
+from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,14 @@ from campaigns.audience import audience_select
 from campaigns.model import Campaign
 from campaigns.workspace import Workspace
 from engine import interpreter as machine
-from engine.models import CHANNELS, Enrollment, SequenceSnapshot, Suppression, Talent
+from engine.models import (
+    CHANNELS,
+    DUE_STATUSES,
+    Enrollment,
+    SequenceSnapshot,
+    Suppression,
+    Talent,
+)
 from engine.progress import ENROLLMENTS, prefetch, step_rows
 from engine.runtime import Runtime
 from engine.talents import address_hash_of, talents_by_id
@@ -265,7 +272,7 @@ def due_enrollments(
         select(ENROLLMENTS)
         .where(
             ENROLLMENTS.c.campaign == campaign_id,
-            ENROLLMENTS.c.status.in_(("pending", "waiting")),
+            text(DUE_STATUSES),
             ENROLLMENTS.c.due_at <= now,
         )
         .order_by(ENROLLMENTS.c.due_at, ENROLLMENTS.c.id)

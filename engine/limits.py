@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Row, case, func, select
 from sqlalchemy.orm import Session
 
+from engine.db import among
 from engine.models import OutboxMessage
 from sequences.model import Duration
 
@@ -82,7 +83,8 @@ def _talent_windows(
     query = (
         select(OutboxMessage.talent_id, func.count(case((touched, 1))),
                func.min(case((touched, OutboxMessage.claimed_at))))
-        .where(OutboxMessage.talent_id.in_(keys), OutboxMessage.claimed_at > now - length)
+        .where(among(session, OutboxMessage.talent_id, keys),
+               OutboxMessage.claimed_at > now - length)
         .group_by(OutboxMessage.talent_id)
     )  # fmt: skip
     found = {key: (int(count), oldest) for key, count, oldest in session.execute(query)}

@@ -142,6 +142,11 @@ class SequenceSnapshot(Base):
     created_at: Mapped[datetime]
 
 
+# Enrollments a tick advances. Spelled out (not bound parameters) wherever it is used, so
+# that SQLite and PostgreSQL's generic plans can prove the partial index's predicate.
+DUE_STATUSES = "status IN ('pending', 'waiting')"
+
+
 class Enrollment(Base):
     """One talent in one campaign, pinned to a sequence snapshot.
 
@@ -154,6 +159,14 @@ class Enrollment(Base):
     __tablename__ = "enrollments"
     __table_args__ = (
         Index("ix_enrollments_due", "campaign", "status", "due_at"),
+        Index(  # due_enrollments: in (due_at, id) order, so a batch reads only its rows
+            "ix_enrollments_due_order",
+            "campaign",
+            "due_at",
+            "id",
+            sqlite_where=text(DUE_STATUSES),
+            postgresql_where=text(DUE_STATUSES),
+        ),
         Index(
             "uq_enrollments_active_outbound",
             "talent_id",
@@ -193,7 +206,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id", name="uq_outbox_enrollment_step"),
-        Index("ix_outbox_due", "campaign", "status", "due_at"),
+        Index("ix_outbox_due", "campaign", "status", "due_at", "id"),  # claim order: no sort
         Index("ix_outbox_sender_window", "sender", "claimed_at", "status", "domain"),
         Index("ix_outbox_talent_claimed", "talent_id", "claimed_at"),
         Index("ix_outbox_status_lease", "status", "lease_until"),

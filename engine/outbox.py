@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, select, update
+from sqlalchemy import Row, Table, bindparam, case, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ from channels.errors import ChannelConfigError, InDoubtError, PermanentError, Tr
 from engine import interpreter as machine
 from engine.calendar import calendar_for
 from engine.clock import Clock
-from engine.db import Database
+from engine.db import Database, among
 from engine.enrollments import lock_campaign
 from engine.limits import Limits, as_timedelta, screen
 from engine.models import CampaignState, Engagement, Enrollment, OutboxMessage, Talent
@@ -127,7 +127,7 @@ async def claim(
         talents = {
             t.id: t
             for t in session.execute(
-                select(*_REACH).where(Talent.id.in_({row.talent_id for row in rows}))
+                select(*_REACH).where(among(session, Talent.id, {row.talent_id for row in rows}))
             )
         }
         allowed: list[Row[Any]] = []
@@ -144,7 +144,7 @@ def _mark_claimed(session: Session, rows: list[Row[Any]], now: datetime, lease: 
     if rows:
         session.execute(
             update(_OUTBOX)
-            .where(_OUTBOX.c.id.in_([row.id for row in rows]))
+            .where(among(session, _OUTBOX.c.id, [row.id for row in rows]))
             .values(status="claimed", claimed_at=now, lease_until=now + lease,
                     attempts=_OUTBOX.c.attempts + 1)
         )  # fmt: skip
@@ -300,7 +300,7 @@ def _record_receipts(
 ) -> DispatchReport:
     report = DispatchReport()
     by_id = {receipt.message_id: receipt for receipt in receipts}
-    query = select(*_RECEIPT).where(_OUTBOX.c.message_id.in_(by_id))
+    query = select(*_RECEIPT).where(among(session, _OUTBOX.c.message_id, by_id))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     rows = [row for row in session.execute(query) if row.status in ("claimed", "in_doubt")]
@@ -344,18 +344,26 @@ def _record_sent(
             record(session, "reconciled", at=now, talent_id=row.talent_id, message=row)
         record(session, "sent", at=row.sent_at or now, talent_id=row.talent_id, message=row)
     talents = cast(Table, Talent.__table__)
-    ids = list({row.talent_id for row in rows})
+    ids = sorted({row.talent_id for row in rows})
+    # Read (and lock) the stages by key, then write each talent once: a WHERE on the stage
+    # would let PostgreSQL, without fresh statistics, walk the stage index's every person.
+    stages = session.execute(
+        select(talents.c.id, talents.c.stage)
+        .where(among(session, talents.c.id, ids))
+        .order_by(talents.c.id)
+        .with_for_update()
+    )
+    first = [talent_id for talent_id, stage in stages if stage == "person"]
+    person = talents.c.stage == "person"
     session.execute(
-        update(talents).where(talents.c.id.in_(ids)).values(last_contacted_at=now, updated_at=now)
-    )
-    first = session.execute(
         update(talents)
-        .where(talents.c.id.in_(ids), talents.c.stage == "person")
-        .values(stage="prospect", stage_changed_at=now)
-        .returning(talents.c.id)
-    )
+        .where(among(session, talents.c.id, ids))
+        .values(last_contacted_at=now, updated_at=now,
+                stage=case((person, "prospect"), else_=talents.c.stage),
+                stage_changed_at=case((person, now), else_=talents.c.stage_changed_at))
+    )  # fmt: skip
     by_talent = {row.talent_id: row for row in rows}
-    for talent_id in first.scalars():
+    for talent_id in first:
         row = by_talent[talent_id]
         record_change(session, talent_id, "person", "prospect", at=now,
                       reason="first message sent", campaign=row.campaign,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine import interpreter as machine
 from engine.calendar import calendar_for
+from engine.db import among
 from engine.interpreter import (
     CreateTask,
     Decision,
@@ -197,7 +198,9 @@ def step_rows(
     zones: Mapping[int, str | None] = {}
     if talents is None:
         found = session.execute(
-            select(Talent.id, Talent.timezone).where(Talent.id.in_({r.talent_id for r in rows}))
+            select(Talent.id, Talent.timezone).where(
+                among(session, Talent.id, {r.talent_id for r in rows})
+            )
         )
         zones = {talent_id: zone for talent_id, zone in found}
     done = []
@@ -238,7 +241,7 @@ def step_many(
     # Locked (PostgreSQL), in id order: an event applied to one of them at the same time
     # (a reply) is either seen here or waits, never written over.
     found = session.execute(
-        select(ENROLLMENTS).where(ENROLLMENTS.c.id.in_(ids)).order_by(ENROLLMENTS.c.id)
+        select(ENROLLMENTS).where(among(session, ENROLLMENTS.c.id, ids)).order_by(ENROLLMENTS.c.id)
         .with_for_update()
     )  # fmt: skip
     rows = {row.id: row for row in found}
@@ -293,7 +296,7 @@ def prefetch(session: Session, ids: list[int], talents: list[Talent]) -> None:
     addresses = {a for t in talents for a in (t.email, t.phone) if a}
     planned = session.execute(
         select(OutboxMessage.enrollment_id, OutboxMessage.step_id).where(
-            OutboxMessage.enrollment_id.in_(ids)
+            among(session, OutboxMessage.enrollment_id, ids)
         )
     )
     session.info[_LOOKUPS] = Lookups(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from engine.db import among
 from engine.models import Engagement, Suppression, Talent, TalentLabel
 from sequences.errors import InputError
 from sequences.model import STAGES
@@ -118,13 +119,15 @@ def suppressed(session: Session, addresses: Iterable[str]) -> set[str]:
     if not hashes:
         return set()
     found = session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
+        select(Suppression.address_hash).where(among(session, Suppression.address_hash, hashes))
     )
     return {hashes[value] for value in found}
 
 
 def talents_by_id(session: Session, ids: Iterable[int]) -> dict[int, Talent]:
-    return {t.id: t for t in session.scalars(select(Talent).where(Talent.id.in_(set(ids))))}
+    return {
+        t.id: t for t in session.scalars(select(Talent).where(among(session, Talent.id, set(ids))))
+    }
 
 
 def find_talent(session: Session, address: str) -> Talent:

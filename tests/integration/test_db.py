@@ -3,12 +3,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
-from engine.db import Database, insert_rows
+from engine.db import Database, among, insert_rows
 from engine.models import Talent
 
 
@@ -108,3 +109,42 @@ def test_insert_rows_writes_what_an_insert_would(db: Database) -> None:
     assert ada.email_consent_at == at and ada.email_consent_at.tzinfo == UTC
     assert (ada.city, ada.phone) == (None, None)
     assert (bob.stage, bob.first_name) == ("person", None)  # the model's default applied
+
+
+def test_among_matches_a_list_and_an_empty_one(db: Database) -> None:
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    with db.session() as session:
+        session.add_all(
+            Talent(email=f"t{i}@example.com", created_at=at, updated_at=at) for i in range(3)
+        )
+    with db.session() as session:
+        ids = sorted(session.scalars(select(Talent.id)))
+        found = session.scalars(select(Talent.email).where(among(session, Talent.id, ids[1:])))
+        assert sorted(found) == ["t1@example.com", "t2@example.com"]
+        assert list(session.scalars(select(Talent.id).where(among(session, Talent.id, [])))) == []
+
+
+def test_a_tick_takes_due_rows_in_index_order_without_sorting(tmp_path: Path) -> None:
+    """Each batch reads only its own rows: a sort would read every due row, every batch."""
+    from engine.enrollments import due_enrollments
+    from engine.outbox import _due
+
+    db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
+    seen: list[tuple[str, Any]] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: seen.append((a[2], a[3])))
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    with db.session() as session:
+        due_enrollments(session, "c", now=at, limit=1000)
+        _due(session, "c", at, 500)
+    with db.engine.connect() as connection:
+        plans = [
+            " / ".join(
+                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+            for sql, params in seen
+            if sql.startswith("SELECT")
+        ]
+    db.dispose()
+    assert len(plans) == 2
+    assert "ix_enrollments_due_order" in plans[0] and "ix_outbox_due" in plans[1], plans
+    assert not any("TEMP B-TREE" in plan for plan in plans), plans
