@@ -74,10 +74,10 @@ def _talent_windows(
 ) -> dict[int, _Window]:
     """The frequency cap's window of each talent.
 
-    Only the talent and the time are filtered on, so the planner always takes
-    ``ix_outbox_talent_claimed``; the status is checked in the aggregates. Filtering on it
-    too lets PostgreSQL, with statistics older than a bulk load, scan every touched row of
-    the status index instead (its cost grew with the outbox)."""
+    Only the talent and the time are filtered on, both in ``ix_outbox_talent_claimed``;
+    the status is checked in the aggregates. With the status in the WHERE, PostgreSQL
+    without statistics (a first tick after a bulk load) scanned every touched row of the
+    status index instead, a cost that grew with the outbox."""
     keys = set(talent_ids)
     touched = OutboxMessage.status.in_(TOUCHED)
     query = (
