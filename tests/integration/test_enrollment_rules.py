@@ -327,9 +327,8 @@ def test_opted_out_suppressed_do_not_contact_and_snoozed_are_never_contacted(
     assert contacted.isdisjoint({no_email, dnc, gone})
 
 
-def test_frequency_cap_defers_the_second_campaign_until_the_cap_allows(
-    db: Database, tmp_path: Path
-) -> None:
+def _capped_world(db: Database, tmp_path: Path) -> World:
+    """Two one-shot campaigns under a cap of one touch per 2 days; Ann is in both."""
     world = World(
         tmp_path / "ws",
         db,
@@ -337,6 +336,13 @@ def test_frequency_cap_defers_the_second_campaign_until_the_cap_allows(
         cap="{touches: 1, per: 2 days}",
     )
     world.talent("ann@example.com", "first", "second")
+    return world
+
+
+def test_frequency_cap_defers_the_second_campaign_until_the_cap_allows(
+    db: Database, tmp_path: Path
+) -> None:
+    world = _capped_world(db, tmp_path)
     world.talent("bob@example.com", "second")
     assert world.tick("first").dispatch.sent == 1
 
@@ -363,13 +369,7 @@ def test_frequency_cap_defers_the_second_campaign_until_the_cap_allows(
 def test_a_failed_message_is_not_a_touch_under_the_frequency_cap(
     db: Database, tmp_path: Path
 ) -> None:
-    world = World(
-        tmp_path / "ws",
-        db,
-        {"first": campaign("first", "one-shot"), "second": campaign("second", "one-shot")},
-        cap="{touches: 1, per: 2 days}",
-    )
-    world.talent("ann@example.com", "first", "second")
+    world = _capped_world(db, tmp_path)
     world.channel.fail("ann@example.com", PermanentError("mailbox unavailable"))
     assert world.tick("first").dispatch.failed == 1
     assert world.outbox("ann@example.com")[0][2] == "failed"  # claimed, yet never delivered
