@@ -9,8 +9,9 @@ set), in a fresh child process so peak memory is its own:
     the tick's own process, once with NURTURE_TICK_PROCESSES=--processes (default: cores);
   - the floor, in the same run as the one-process tick: render N messages, POST N bare
     requests to the same fake with the same concurrency, insert N outbox-like rows and 2N
-    timeline rows raw; floor steps/s = N / (render + http + inserts), in one process;
-    ratio = one-process end to end / floor;
+    timeline rows raw; floor steps/s = N / (render + http + inserts), in one process,
+    measured just before and just after the tick (the mean is the floor: this 2-core VM's
+    speed drifts within a run); ratio = one-process end to end / floor;
   - peak RSS of the child (ru_maxrss), and of the largest worker process;
   - enroll: time to enroll an audience of M talents (one INSERT ... SELECT).
 Prints one JSON document.
@@ -140,10 +141,15 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
         finally:
             await close_channels(channels)
 
+    before = _floor(db, rt, talents, fake_url) if processes == 1 else None
     started = time.perf_counter()
     summary = asyncio.run(once())
     elapsed = time.perf_counter() - started
-    floor = _floor(db, rt, talents, fake_url) if processes == 1 else None
+    floor = None
+    if before is not None:  # the floor brackets the tick: this VM's speed drifts
+        after = _floor(db, rt, talents, fake_url)
+        mean = round((before["steps_per_s"] + after["steps_per_s"]) / 2)
+        floor = {"before": before, "after": after, "steps_per_s": mean}
     db.dispose()
     _drop(url)
     assert summary.dispatch.sent == talents, summary
