@@ -159,6 +159,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     if dialect.name != "postgresql" or set(names) != _copy_columns(table):
         session.execute(insert(table), rows)
         return
+    session.flush()  # as session.execute would: pending ORM changes go first
     columns = [table.c[name] for name in names]
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
     quote = dialect.identifier_preparer
