@@ -316,16 +316,24 @@ def test_permanent_failure_takes_the_failed_branch_and_transient_ones_retry(worl
     assert world.enrollment(flaky).status == "waiting"
 
 
+def _unanswered(world: World, *addresses: str) -> list[int]:
+    """Talents of the events campaign whose first email got no answer from the provider:
+    after the tick at START each message is in doubt, none retried."""
+    world.clock.now = START
+    talents = [world.talent(address, "events") for address in addresses]
+    for address in addresses:
+        world.channel.failures[address] = InDoubtError("SendGrid did not answer")
+    summary = world.tick("events")
+    assert (summary.dispatch.in_doubt, summary.dispatch.retried) == (len(addresses), 0)
+    world.channel.failures.clear()
+    return talents
+
+
 def test_a_send_that_got_no_answer_is_in_doubt_never_sent_again_then_reconciled(
     world: World,
 ) -> None:
     """A read timeout: the provider may have the message. Retrying could send it twice."""
-    world.clock.now = START
-    ann = world.talent("ann@example.com", "events")
-    world.channel.failures["ann@example.com"] = InDoubtError("SendGrid did not answer")
-    summary = world.tick("events")
-    assert (summary.dispatch.in_doubt, summary.dispatch.retried) == (1, 0)
-    del world.channel.failures["ann@example.com"]
+    (ann,) = _unanswered(world, "ann@example.com")
     world.clock.advance(hours=1)
     world.tick("events")
     assert world.sent() == []  # never sent again by the engine
@@ -347,13 +355,7 @@ def test_in_doubt_messages_settled_by_hand_go_out_again_once_or_count_as_sent(
 ) -> None:
     from engine.outbox import settle
 
-    world.clock.now = START
-    ann = world.talent("ann@example.com", "events")
-    bob = world.talent("bob@example.com", "events")
-    for address in ("ann@example.com", "bob@example.com"):
-        world.channel.failures[address] = InDoubtError("SendGrid did not answer")
-    assert world.tick("events").dispatch.in_doubt == 2
-    world.channel.failures.clear()
+    ann, bob = _unanswered(world, "ann@example.com", "bob@example.com")
     claimed_at = world.clock()
     world.clock.advance(hours=2)
     with world.db.session() as session:
@@ -381,11 +383,7 @@ def test_a_message_in_doubt_is_not_sent_again_to_someone_who_replied_since(
 ) -> None:
     from engine.outbox import settle
 
-    world.clock.now = START
-    cy = world.talent("cy@example.com", "events")
-    world.channel.failures["cy@example.com"] = InDoubtError("SendGrid did not answer")
-    world.tick("events")
-    world.channel.failures.clear()
+    (cy,) = _unanswered(world, "cy@example.com")
     world.clock.advance(hours=2)
     with world.db.session() as session:  # a reply that names no message (a new thread)
         session.add(Engagement(talent_id=cy, kind="replied", occurred_at=world.clock(),
