@@ -94,7 +94,7 @@ def _address(kind: type[_E], address: str, name: str | None) -> _E:
     """``kind(address, name)``, without the helper's ``parseaddr`` of an address given with
     no name: ours are bare addresses, validated on import, and parsing them cost a third
     of the payload."""
-    email = kind(None, name)
+    email: _E = kind(None, name)
     email.email = address
     return email
 

@@ -22,7 +22,7 @@ from engine.enrollments import Advanced, advance_due, enroll_audience
 from engine.models import OutboxMessage
 from engine.outbox import DispatchReport, dispatch, expire_leases, paused, resume
 from engine.runtime import Runtime
-from engine.workers import WorkReport, run_workers
+from engine.workers import WorkReport, fewer_collections, run_workers
 
 ADVANCE_BATCH = 1000
 
@@ -141,8 +141,11 @@ async def tick(
     if rt.config.tick_processes > 1:
         work = await steps.workers(rt, campaign_id, clock, batch_size)
     else:
-        done = steps.advance(db, rt, campaign_id, clock)
-        sent = await steps.dispatch(db, rt, channels, campaign_id, clock, batch_size, concurrency)
+        with fewer_collections():
+            done = steps.advance(db, rt, campaign_id, clock)
+            sent = await steps.dispatch(
+                db, rt, channels, campaign_id, clock, batch_size, concurrency
+            )
         work = WorkReport(done.advanced, done.planned, done.exited, sent)
     summary.advanced, summary.planned, summary.exited = work.advanced, work.planned, work.exited
     summary.dispatch, summary.paused = work.dispatch, work.dispatch.paused

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +55,22 @@ class WorkReport:
     def from_json(cls, line: str) -> WorkReport:
         data: dict[str, Any] = json.loads(line)
         return cls(**{**data, "dispatch": DispatchReport(**data["dispatch"])})
+
+
+@contextmanager
+def fewer_collections(young: int = 10_000) -> Iterator[None]:
+    """Run CPython's cycle collector less often while a tick works.
+
+    A tick allocates each batch's rows, contexts and payloads, and reference counting frees
+    them; still, at the default threshold (700 new objects) the collector ran about 150
+    times per 1,000 steps, 4 % of the tick (``benchmarks/engine.py``). At 10,000 it runs a
+    fourteenth as often and costs half as much; memory does not change."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(young, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 async def work(
@@ -117,7 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     db = Database(config.database_url, migrate=False)
     try:
         rt = Runtime.load(config)
-        report = asyncio.run(work(db, rt, args.campaign, clock=clock, batch_size=args.batch_size))
+        with fewer_collections():
+            report = asyncio.run(
+                work(db, rt, args.campaign, clock=clock, batch_size=args.batch_size)
+            )
     finally:
         db.dispose()
     print(json.dumps(asdict(report)), flush=True)
