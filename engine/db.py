@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
@@ -151,17 +152,17 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     On PostgreSQL, rows that name every column but the key go through ``COPY``: psycopg's
     ``executemany`` costs about 25 µs a row in this process (SQLAlchemy's parameters, then
     one Bind/Execute each), COPY about 3. The values pass the columns' own bind processors
-    first, so they are what an INSERT would have written."""
+    first, so they are what an INSERT would have written. Other rows: :func:`execute_many`."""
     if not rows:
         return
     names = list(rows[0])
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql" or set(names) != _copy_columns(table):
-        session.execute(insert(table), rows)
+        execute_many(session, insert(table), rows)
         return
     session.flush()  # as session.execute would: pending ORM changes go first
     columns = [table.c[name] for name in names]
-    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+    processors = [_processor(column.type, dialect) for column in columns]
     quote = dialect.identifier_preparer
     listed = ", ".join(quote.format_column(column) for column in columns)
     sql = f"COPY {quote.format_table(table)} ({listed}) FROM STDIN"
@@ -172,6 +173,53 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
                 row[name] if process is None else process(row[name])
                 for name, process in zip(names, processors, strict=True)
             ])  # fmt: skip
+
+
+def execute_many(session: Session, statement: UpdateBase, rows: list[dict[str, Any]]) -> None:
+    """``session.execute(statement, rows)`` for rows that each name the same parameters.
+
+    On SQLite the statement is compiled once and each row goes to the driver as a tuple,
+    through its parameters' own bind processors. SQLAlchemy's own handling of each row
+    (``construct_params``, then the processors, then the tuple) cost 3 µs more a row on an
+    INSERT of the timeline and 5 on the UPDATE of an enrollment, about a tenth of the row,
+    and a step writes eight rows. A statement that needs SQLAlchemy row by row (a Python-side
+    default, an expanding IN) takes the plain path, as does PostgreSQL."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
+    order = compiled.positiontup
+    if (
+        dialect.name != "sqlite" or order is None or compiled.insert_prefetch
+        or compiled.update_prefetch or compiled.post_compile_params or compiled.escaped_bind_names
+    ):  # fmt: skip
+        session.execute(statement, rows)
+        return
+    fixed = compiled.construct_params(rows[0])  # and the values written in the statement
+    # Per parameter: whether the row gives it, its name, its value otherwise, its processor.
+    slots = []
+    for name in order:
+        given, process, value = (
+            name in rows[0],
+            _processor(compiled.binds[name].type, dialect),
+            fixed[name],
+        )
+        if process is not None and not given:
+            value = process(value)
+        slots.append((given, name, value, process))
+    params = [
+        tuple(
+            (row[name] if process is None else process(row[name])) if given else value
+            for given, name, value, process in slots
+        )
+        for row in rows
+    ]
+    session.flush()  # as session.execute would: pending ORM changes go first
+    session.connection().exec_driver_sql(compiled.string, params)
+
+
+def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    return cast("Callable[[Any], Any] | None", type_.dialect_impl(dialect).bind_processor(dialect))
 
 
 def _copy_columns(table: Table) -> set[str]:

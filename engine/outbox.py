@@ -33,7 +33,7 @@ from channels.errors import ChannelConfigError, InDoubtError, PermanentError, Tr
 from engine import interpreter as machine
 from engine.calendar import calendar_for
 from engine.clock import Clock
-from engine.db import Database, among
+from engine.db import Database, among, execute_many
 from engine.enrollments import lock_campaign
 from engine.limits import Limits, as_timedelta, screen
 from engine.models import CampaignState, Engagement, Enrollment, OutboxMessage, Talent
@@ -330,7 +330,8 @@ def _record_sent(
     now: datetime,
 ) -> None:
     """:func:`mark_sent` for a batch of claimed (or in doubt) rows, with Core statements."""
-    session.execute(
+    execute_many(
+        session,
         update(_OUTBOX)
         .where(_OUTBOX.c.id == bindparam("row"))
         .values(status="sent", sent_at=bindparam("at"), lease_until=None, error=None,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine import interpreter as machine
 from engine.calendar import calendar_for
-from engine.db import among
+from engine.db import among, execute_many
 from engine.interpreter import (
     CreateTask,
     Decision,
@@ -228,7 +228,7 @@ def step_rows(
             {"enrollment": e.id, **{f"new_{name}": getattr(e, name) for name in _STATE}}
             for e, _ in done
         ]
-        session.execute(statement.values(values), written)
+        execute_many(session, statement.values(values), written)
     return done
 
 

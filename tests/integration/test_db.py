@@ -3,13 +3,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import Table, bindparam, event, select, text, update
 
-from engine.db import Database, among, insert_rows
+from engine.db import Database, among, execute_many, insert_rows
 from engine.models import Talent
 
 
@@ -109,6 +109,42 @@ def test_insert_rows_writes_what_an_insert_would(db: Database) -> None:
     assert ada.email_consent_at == at and ada.email_consent_at.tzinfo == UTC
     assert (ada.city, ada.phone) == (None, None)
     assert (bob.stage, bob.first_name) == ("person", None)  # the model's default applied
+
+
+def test_execute_many_writes_what_session_execute_would(db: Database) -> None:
+    """Each row's values and the statement's own, through their processors (SQLite: raw)."""
+    at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
+    with db.session() as session:
+        session.add_all(
+            Talent(email=f"t{i}@example.com", created_at=at, updated_at=at) for i in range(3)
+        )
+    talents = cast(Table, Talent.__table__)
+    statement = (
+        update(talents)
+        .where(talents.c.email == bindparam("address"))
+        .values(stage="prospect", last_contacted_at=bindparam("seen"),
+                attributes=bindparam("extra"), recontact_after=at)
+    )  # fmt: skip
+    rows = [{"address": "t0@example.com", "seen": at, "extra": {"k": "ünï"}},
+            {"address": "t2@example.com", "seen": None, "extra": {}}]  # fmt: skip
+    with db.session() as session:
+        execute_many(session, statement, rows)
+    with db.session() as session:
+        t0, t1, t2 = session.scalars(select(Talent).order_by(Talent.id))
+    assert (t0.stage, t0.last_contacted_at, t0.attributes) == ("prospect", at, {"k": "ünï"})
+    assert t0.last_contacted_at is not None and t0.last_contacted_at.tzinfo == UTC
+    assert (t0.recontact_after, t2.recontact_after, t1.recontact_after) == (at, at, None)
+    assert (t1.stage, t1.last_contacted_at) == ("person", None)
+    assert (t2.stage, t2.last_contacted_at, t2.attributes) == ("prospect", None, {})
+    if db.engine.dialect.name == "sqlite":  # times are compared as text: the same format
+        with db.engine.connect() as connection:
+            written = connection.execute(
+                text(
+                    "SELECT last_contacted_at, recontact_after "
+                    "FROM talents WHERE email = 't0@example.com'"
+                )
+            )
+            assert written.one() == ("2026-03-02 00:30:00.000000",) * 2
 
 
 def test_among_matches_a_list_and_an_empty_one(db: Database) -> None:
