@@ -195,17 +195,12 @@ def execute_many(session: Session, statement: UpdateBase, rows: list[dict[str, A
     ):  # fmt: skip
         session.execute(statement, rows)
         return
-    fixed = compiled.construct_params(rows[0])  # and the values written in the statement
-    # Per parameter: whether the row gives it, its name, its value otherwise, its processor.
+    fixed = compiled.construct_params(rows[0])  # the statement's own values, with the row's
+    # Per parameter: whether each row gives it, its name, its value otherwise, its processor.
     slots = []
     for name in order:
-        given, process, value = (
-            name in rows[0],
-            _processor(compiled.binds[name].type, dialect),
-            fixed[name],
-        )
-        if process is not None and not given:
-            value = process(value)
+        given, process = name in rows[0], _processor(compiled.binds[name].type, dialect)
+        value = process(fixed[name]) if process is not None and not given else fixed[name]
         slots.append((given, name, value, process))
     params = [
         tuple(
