@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Table, bindparam, event, select, text, update
 
+import engine.db
 from engine.db import Database, among, execute_many, insert_rows
 from engine.models import Talent
 
@@ -83,8 +84,12 @@ def test_sqlite_keeps_sqlalchemys_datetime_text_and_reads_shorter_forms(tmp_path
     db.dispose()
 
 
-def test_insert_rows_writes_what_an_insert_would(db: Database) -> None:
-    """Every column named: COPY on PostgreSQL; a column left out: a plain INSERT (defaults)."""
+def test_insert_rows_writes_what_an_insert_would(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every column named: COPY on PostgreSQL, the driver's executemany on SQLite (as for a
+    large batch); a column left out: a plain INSERT (defaults)."""
+    monkeypatch.setattr(engine.db, "RAW_ROWS", 1)
     at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
     full = {"email": "ada@example.com", "phone": None, "first_name": "Ada\tLove\\lace\nTab",
             "last_name": "O'Hara", "timezone": "Asia/Tokyo", "country": "JP", "city": None,
@@ -111,8 +116,11 @@ def test_insert_rows_writes_what_an_insert_would(db: Database) -> None:
     assert (bob.stage, bob.first_name) == ("person", None)  # the model's default applied
 
 
-def test_execute_many_writes_what_session_execute_would(db: Database) -> None:
+def test_execute_many_writes_what_session_execute_would(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each row's values and the statement's own, through their processors (SQLite: raw)."""
+    monkeypatch.setattr(engine.db, "RAW_ROWS", 2)  # these two rows take the raw path
     at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
     with db.session() as session:
         session.add_all(
