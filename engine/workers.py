@@ -57,6 +57,9 @@ class WorkReport:
         return cls(**{**data, "dispatch": DispatchReport(**data["dispatch"])})
 
 
+_collecting: list[tuple[int, int, int]] = []  # the threshold each running tick found
+
+
 @contextmanager
 def fewer_collections(young: int = 10_000) -> Iterator[None]:
     """Run CPython's cycle collector less often while a tick works.
@@ -64,13 +67,15 @@ def fewer_collections(young: int = 10_000) -> Iterator[None]:
     A tick allocates each batch's rows, contexts and payloads, and reference counting frees
     them; still, at the default threshold (700 new objects) the collector ran about 150
     times per 1,000 steps, 4 % of the tick (``benchmarks/engine.py``). At 10,000 it runs a
-    fourteenth as often and costs half as much; memory does not change."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(young, *threshold[1:])
+    fourteenth as often and costs half as much; memory does not change. Ticks that overlap
+    in one process (``nurture serve``) put the first one's threshold back when the last ends.
+    """
+    _collecting.append(gc.get_threshold())
+    gc.set_threshold(young, *_collecting[0][1:])
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
+        gc.set_threshold(*_collecting.pop())
 
 
 async def work(
