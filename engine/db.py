@@ -162,17 +162,14 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     session.flush()  # as session.execute would: pending ORM changes go first
     columns = [table.c[name] for name in names]
-    processors = [_processor(column.type, dialect) for column in columns]
+    slots = [(True, column.name, None, _processor(column.type, dialect)) for column in columns]
     quote = dialect.identifier_preparer
     listed = ", ".join(quote.format_column(column) for column in columns)
     sql = f"COPY {quote.format_table(table)} ({listed}) FROM STDIN"
     connection = cast("psycopg.Connection[Any]", session.connection().connection.dbapi_connection)
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row([
-                row[name] if process is None else process(row[name])
-                for name, process in zip(names, processors, strict=True)
-            ])  # fmt: skip
+        for values in _bound(rows, slots):
+            copy.write_row(values)
 
 
 RAW_ROWS = 100
@@ -204,21 +201,28 @@ def execute_many(session: Session, statement: UpdateBase, rows: list[dict[str, A
         session.execute(statement, rows)
         return
     fixed = compiled.construct_params(rows[0])  # the statement's own values, with the row's
-    # Per parameter: whether each row gives it, its name, its value otherwise, its processor.
-    slots = []
+    slots: list[_Slot] = []
     for name in order:
         given, process = name in rows[0], _processor(compiled.binds[name].type, dialect)
         value = process(fixed[name]) if process is not None and not given else fixed[name]
         slots.append((given, name, value, process))
-    params = [
-        tuple(
+    params = list(_bound(rows, slots))
+    session.flush()  # as session.execute would: pending ORM changes go first
+    session.connection().exec_driver_sql(compiled.string, params)
+
+
+# A parameter as the driver gets it: whether each row gives it, its name, its value
+# otherwise (already processed), and its bind processor.
+_Slot = tuple[bool, str, Any, "Callable[[Any], Any] | None"]
+
+
+def _bound(rows: list[dict[str, Any]], slots: list[_Slot]) -> Iterator[tuple[Any, ...]]:
+    """Each row's values in slot order, through their bind processors."""
+    for row in rows:
+        yield tuple(
             (row[name] if process is None else process(row[name])) if given else value
             for given, name, value, process in slots
         )
-        for row in rows
-    ]
-    session.flush()  # as session.execute would: pending ORM changes go first
-    session.connection().exec_driver_sql(compiled.string, params)
 
 
 def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
