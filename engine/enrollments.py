@@ -55,6 +55,10 @@ class Advanced:
     planned: int = 0
     exited: int = 0
 
+    def __add__(self, other: Advanced) -> Advanced:
+        return Advanced(self.advanced + other.advanced, self.planned + other.planned,
+                        self.exited + other.exited)  # fmt: skip
+
 
 def store_snapshot(session: Session, doc: SequenceDocument, *, now: datetime) -> str:
     """Keep the exact sequence version (idempotent by content hash); returns the hash."""

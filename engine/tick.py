@@ -43,6 +43,9 @@ class TickSummary:
     dry_run: bool = False
     preview: list[dict[str, Any]] = field(default_factory=list)
 
+    def count(self, moved: Advanced) -> None:
+        self.advanced, self.planned, self.exited = moved.advanced, moved.planned, moved.exited
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["at"] = self.at.isoformat()
@@ -61,12 +64,11 @@ def enroll_step(db: Database, rt: Runtime, campaign_id: str, clock: Clock) -> in
 
 def advance_step(db: Database, rt: Runtime, campaign_id: str, clock: Clock) -> Advanced:
     """Advance due enrollments batch by batch, one transaction per batch."""
-    now, total = clock(), Advanced(0, 0, 0)
+    now, total = clock(), Advanced()
     while True:
         with db.session(immediate=True) as session:
             done = advance_due(session, rt, campaign_id, now=now, limit=ADVANCE_BATCH)
-        total = Advanced(total.advanced + done.advanced, total.planned + done.planned,
-                         total.exited + done.exited)  # fmt: skip
+        total += done
         if done.advanced < ADVANCE_BATCH:
             return total
 
@@ -146,8 +148,8 @@ async def tick(
             sent = await steps.dispatch(
                 db, rt, channels, campaign_id, clock, batch_size, concurrency
             )
-        work = WorkReport(done.advanced, done.planned, done.exited, sent)
-    summary.advanced, summary.planned, summary.exited = work.advanced, work.planned, work.exited
+        work = WorkReport(done, sent)
+    summary.count(work.moved)
     summary.dispatch, summary.paused = work.dispatch, work.dispatch.paused
     return summary
 
@@ -159,8 +161,7 @@ def plan_preview(db: Database, rt: Runtime, campaign_id: str, summary: TickSumma
         try:
             summary.enrolled = enroll_audience(session, rt.workspace, campaign_id, now=now)
             done = advance_due(session, rt, campaign_id, now=now, limit=10**9)
-            summary.advanced, summary.planned, summary.exited = (
-                done.advanced, done.planned, done.exited)  # fmt: skip
+            summary.count(done)
             query = (
                 select(OutboxMessage)
                 .where(OutboxMessage.campaign == campaign_id, OutboxMessage.status == "planned")

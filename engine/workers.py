@@ -40,21 +40,17 @@ from engine.runtime import Runtime
 class WorkReport:
     """What one or more workers did: the tick adds these to its summary."""
 
-    advanced: int = 0
-    planned: int = 0
-    exited: int = 0
+    moved: Advanced = field(default_factory=Advanced)
     dispatch: DispatchReport = field(default_factory=DispatchReport)
 
     def add(self, other: WorkReport) -> None:
-        self.advanced += other.advanced
-        self.planned += other.planned
-        self.exited += other.exited
+        self.moved += other.moved
         self.dispatch.add(other.dispatch)
 
     @classmethod
     def from_json(cls, line: str) -> WorkReport:
         data: dict[str, Any] = json.loads(line)
-        return cls(**{**data, "dispatch": DispatchReport(**data["dispatch"])})
+        return cls(Advanced(**data["moved"]), DispatchReport(**data["dispatch"]))
 
 
 _collecting: list[tuple[int, int, int]] = []  # the threshold each running tick found
@@ -87,12 +83,8 @@ async def work(
     try:
         while report.dispatch.paused is None:
             with db.session(immediate=True) as session:
-                done: Advanced = advance_due(
-                    session, rt, campaign_id, now=clock(), limit=batch_size
-                )
-            report.advanced += done.advanced
-            report.planned += done.planned
-            report.exited += done.exited
+                done = advance_due(session, rt, campaign_id, now=clock(), limit=batch_size)
+            report.moved += done
             sent = await dispatch(db, rt, channels, campaign_id, clock=clock, batch_size=batch_size)
             report.dispatch.add(sent)
             if done.advanced == 0 and sent.claimed == 0:
