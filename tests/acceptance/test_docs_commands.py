@@ -1,13 +1,20 @@
 """Every command shown in README.md and docs/ runs, every YAML snippet parses, every link resolves.
 
 A document is played like a script, top to bottom, on a fresh copy of examples/recruiting
-with the example talents imported and its own SQLite talent base:
+with its own SQLite talent base, the example talents imported (unless the page says
+``<!-- workspace: fresh -->``, as the tutorial does, which imports them itself):
 
 - each line of a ```sh block, and each ``$ ``-prompted line of a ```console block, is a
   command. A ``nurture ...`` command runs in-process and must exit 0; any other line, and
   a ``nurture`` line that cannot run offline, must end with ``# not run by tests: <why>``.
-- a ```yaml block right after ``<!-- file: PATH -->`` is written to PATH in the workspace
+- a block right after ``<!-- file: PATH -->`` is written to PATH in the workspace
   (the tutorial's "save this as ..."), so the commands after it see the file.
+- the output a page shows is checked too: a ```text block right after a ```sh block is
+  what that block's commands print, and the lines after a ``$ `` line of a ```console block
+  are what that command prints. Each shown line must appear, in order, in what the commands
+  printed (spaces collapsed; ``…`` inside a line stands for any text, a line ``...`` for
+  lines left out), so a page can leave
+  lines out but never show a line the product does not print.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ FILE_MARK = re.compile(r"<!--\s*file:\s*(\S+)\s*-->\s*\Z")
 NOT_RUN = re.compile(r"#\s*not run by tests:\s*\S")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
 SHELLS = {"sh", "bash", "shell"}
+FRESH = "<!-- workspace: fresh -->"
+RULE = re.compile("─+")
 CLEAN_ENV = (
     "NURTURE_DATABASE_URL", "NURTURE_PUBLIC_URL", "NURTURE_API_KEY", "SENDGRID_API_KEY",
     "SENDGRID_WEBHOOK_PUBLIC_KEY", "NURTURE_INBOUND_DOMAIN", "NURTURE_INBOUND_SECRET",
@@ -67,6 +76,30 @@ class Command:
 
 
 @dataclass(frozen=True)
+class Output:
+    """What the commands since the previous Output printed, as the page shows it."""
+
+    line: int
+    text: str
+
+    def missing_from(self, printed: str) -> str | None:
+        """The first shown line not found (in order) in ``printed``, or None."""
+        lines = iter(_plain(printed).splitlines())
+        for shown in _plain(self.text).splitlines():
+            if shown in ("", "...", "…"):  # a line left out
+                continue
+            pattern = re.compile(".*".join(map(re.escape, shown.split("…"))))
+            if not any(pattern.fullmatch(line) for line in lines):
+                return shown
+        return None
+
+
+def _plain(text: str) -> str:
+    """Spaces collapsed, and Rich's rules (───) shortened: their width is the terminal's."""
+    return "\n".join(" ".join(RULE.sub("─", line).split()) for line in text.splitlines())
+
+
+@dataclass(frozen=True)
 class File:
     line: int
     path: str
@@ -88,14 +121,20 @@ def _continued(text: str) -> bool:
     return False
 
 
-def _commands(body: str, first_line: int, *, prompted: bool) -> Iterator[Command]:
-    """Logical command lines (backslash continuations joined) of one shell or console block."""
+def _commands(body: str, first_line: int, *, prompted: bool) -> Iterator[Command | Output]:
+    """Logical command lines (backslash continuations joined) of one shell or console block,
+    each followed in a console block by the output shown under it."""
     lines = body.splitlines()
     index = 0
     while index < len(lines):
         start, text = index, lines[index].rstrip()
         index += 1
         if prompted and not text.startswith("$ "):
+            shown = [text]
+            while index < len(lines) and not lines[index].startswith("$ "):
+                shown.append(lines[index])
+                index += 1
+            yield Output(first_line + start, "\n".join(shown))
             continue
         text = text.removeprefix("$ ").strip() if prompted else text.strip()
         while _continued(text) and index < len(lines):
@@ -106,17 +145,22 @@ def _commands(body: str, first_line: int, *, prompted: bool) -> Iterator[Command
             yield Command(first_line + start, text)
 
 
-def script(doc: Path) -> list[Command | File]:
-    """The commands and workspace files of a document, in reading order."""
+def script(doc: Path) -> list[Command | File | Output]:
+    """The commands, workspace files and shown output of a document, in reading order."""
     text = doc.read_text(encoding="utf-8")
-    steps: list[Command | File] = []
+    steps: list[Command | File | Output] = []
+    previous_end, previous_language = -1, ""
     for fence in FENCE.finditer(text):
         language, body = fence.group(2), textwrap.dedent(fence.group(3))
         first = _line_of(text, fence.start(3))
+        right_after = text[previous_end : fence.start()].strip() == ""
+        if language == "text" and previous_language in SHELLS and right_after:
+            steps.append(Output(first, body))
+        previous_end, previous_language = fence.end(), language
         if language in SHELLS or language == "console":
             steps += _commands(body, first, prompted=language == "console")
         mark = FILE_MARK.search(text[: fence.start()])
-        if language == "yaml" and mark:
+        if mark:
             steps.append(File(first, mark.group(1), body))
     return steps
 
@@ -135,7 +179,9 @@ def prefect_server() -> Iterator[None]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None) -> Path:
+def workspace(
+    doc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None
+) -> Path:
     """A copy of examples/recruiting, the current folder, with its talents imported."""
     root = tmp_path / "recruiting"
     shutil.copytree(EXAMPLE, root)
@@ -145,7 +191,10 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: N
     monkeypatch.setenv("NURTURE_DATABASE_URL", f"sqlite:///{tmp_path / 'talents.db'}")
     monkeypatch.setenv("NURTURE_SECRET_KEY", "d" * 32)
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    monkeypatch.setenv("COLUMNS", "100")  # pages show what a 100-column terminal prints
     monkeypatch.chdir(root)
+    if FRESH in doc.read_text(encoding="utf-8"):
+        return root
     assert main(["talents", "import", "talents.csv", "--now", "2026-03-01T12:00:00+01:00"]) == 0
     return root
 
@@ -171,13 +220,22 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 )
 def test_every_command_in_the_docs_runs(doc: Path, workspace: Path) -> None:
     where = doc.relative_to(REPO)
+    printed: str | None = ""  # since the last shown output; None after a line not run
     for step in script(doc):
+        if isinstance(step, Output):
+            missing = None if printed is None else step.missing_from(printed)
+            assert missing is None, (
+                f"{where}:{step.line}: the page shows {missing!r}, the commands printed:\n{printed}"
+            )
+            printed = ""
+            continue
         if isinstance(step, File):
             target = workspace / step.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(step.text, encoding="utf-8")
             continue
         if step.marked:
+            printed = None
             continue
         argv = step.argv
         assert argv is not None, (
@@ -187,6 +245,7 @@ def test_every_command_in_the_docs_runs(doc: Path, workspace: Path) -> None:
         assert "$" not in step.text, f"{where}:{step.line}: a runnable line cannot use $VARIABLES"
         code, out, err = _run(argv)
         assert code == 0, f"{where}:{step.line}: {step.text}\n{out}\n{err}"
+        printed = None if printed is None else printed + err + out
 
 
 def test_readme_opens_with_the_two_first_run_commands() -> None:
@@ -197,6 +256,7 @@ def test_readme_opens_with_the_two_first_run_commands() -> None:
 def test_the_tutorial_is_a_real_script() -> None:
     """Guards the extraction itself: the tutorial writes its files and runs its commands."""
     steps = script(REPO / "docs" / "tutorial.md")
+    assert sum(isinstance(step, Output) for step in steps) >= 6
     files = {step.path for step in steps if isinstance(step, File)}
     runnable = [s.argv for s in steps if isinstance(s, Command) and not s.marked and s.argv]
     assert files == {"sequences/data-engineers.yaml", "campaigns/data-q2.yaml"}
@@ -233,9 +293,21 @@ def test_console_blocks_run_prompted_lines_joined_across_lines() -> None:
         "$ nurture replies classify 'Merci'\n"
         "not_interested  confidence 0.70\n"
     )
-    commands = list(_commands(body, 10, prompted=True))
+    steps = list(_commands(body, 10, prompted=True))
+    commands = [s for s in steps if isinstance(s, Command)]
     assert [(c.line, c.marked) for c in commands] == [(10, True), (14, False)]
     assert commands[1].argv == ["replies", "classify", "Merci"]
+    assert [s.text for s in steps if isinstance(s, Output)] == [
+        '{"ok": true}',
+        "not_interested  confidence 0.70",
+    ]
+
+
+def test_shown_output_must_be_printed_in_order() -> None:
+    shown = Output(1, "sent 3,   deferred 0\n\nto … (b)")
+    assert shown.missing_from("header\nsent 3, deferred 0\nx\nto maya@example.net (b)") is None
+    assert shown.missing_from("to maya@example.net (b)\nsent 3, deferred 0") == "to … (b)"
+    assert shown.missing_from("sent 4, deferred 0\nto x (b)") == "sent 3, deferred 0"
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=_ids)
