@@ -10,15 +10,17 @@ import os
 import sys
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from typer._click.exceptions import ClickException
 
 from engine.config import Config
-from engine.db import Database
 from sequences.errors import DefinitionError, NurtureError
+
+if TYPE_CHECKING:
+    from engine.db import Database
 
 app = typer.Typer(
     name="nurture",
@@ -39,6 +41,8 @@ class Context:
 
     @cached_property
     def db(self) -> Database:
+        from engine.db import Database  # SQLAlchemy only for commands that need it
+
         return Database(self.config.database_url)
 
     def close(self) -> None:

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -126,6 +124,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (run on first use by the CLI)."""
+    from alembic import command  # a third of a second: only when a database is opened
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
