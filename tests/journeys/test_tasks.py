@@ -136,15 +136,20 @@ def test_an_interested_reply_gives_the_recruiter_one_follow_up_task(ws_db: Works
     assert task["campaign"] == "backend-engineers-q1"
 
 
+def _call_on_interest(ws: Workspace, branch: str) -> None:
+    """backend-outbound with the intro's "interested" branch leading to a call task."""
+    path = ws.root / "sequences" / "backend-outbound.yaml"
+    text = path.read_text(encoding="utf-8").replace(
+        "{when: replied.interested, set: {stage: candidate}, goto: book_call}",
+        f"{{when: replied.interested, set: {{stage: candidate}}, {branch}}}",
+    )
+    path.write_text(text + CALL_STEP, encoding="utf-8")
+
+
 def test_an_interested_reply_to_a_sequence_with_a_call_step_gives_only_that_task(
     ws_db: Workspace,
 ) -> None:
-    path = ws_db.root / "sequences" / "backend-outbound.yaml"
-    text = path.read_text(encoding="utf-8").replace(
-        "{when: replied.interested, set: {stage: candidate}, goto: book_call}",
-        "{when: replied.interested, set: {stage: candidate}, goto: call}",
-    )
-    path.write_text(text + CALL_STEP, encoding="utf-8")
+    _call_on_interest(ws_db, "goto: call")
     reply = _interested_reply(ws_db)
 
     (task,) = [t for t in _tasks(ws_db) if t["talent_id"] == reply["talent_id"]]
@@ -158,6 +163,16 @@ def test_an_interested_reply_to_a_sequence_with_a_call_step_gives_only_that_task
     assert _tasks(ws_db) == []
     (completed,) = _tasks(ws_db, "--all")
     assert completed["completed_at"].startswith("2026-03-02T14:00")
+
+
+def test_a_call_step_after_a_wait_is_the_only_task_once_the_wait_is_over(ws: Workspace) -> None:
+    _call_on_interest(ws, "wait: 1 days, goto: call")
+    reply = _interested_reply(ws)
+    assert [t for t in _tasks(ws) if t["talent_id"] == reply["talent_id"]] == []
+
+    ws.nurture("run", "backend-engineers-q1", "--no-prefect", "--now", "2026-03-03T14:00:00Z")
+    (task,) = [t for t in _tasks(ws) if t["talent_id"] == reply["talent_id"]]
+    assert task["title"] == "Call Maya Fischer: interested in the backend role"
 
 
 def test_tasks_done_with_a_wrong_id_is_a_clear_error(ws: Workspace) -> None:
