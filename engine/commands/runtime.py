@@ -252,7 +252,7 @@ def tasks_list(
     if as_json:
         ctx.obj.console.print_json(json.dumps([task.as_json() for task in found]))
         return
-    table = Table("id", "due", "talent", "phone", "email", "campaign", "title")
+    table = Table("id", "due (UTC)", "talent", "phone", "email", "campaign", "title")
     if all_:
         table.add_column("done")
     for task in found:
