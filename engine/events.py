@@ -3,7 +3,7 @@
 Order: correlate (our message id, else the provider's, else the address), then write the
 timeline row, which is unique on ``(provider, provider_event_id)``: a replay stops there.
 Then the effects: reconcile an ``in_doubt`` row, opt-outs across all campaigns, stages,
-the recruiter's task on an interested reply, and the enrollment's branch.
+the enrollment's branch, and the recruiter's task on an interested reply.
 
 Branch event names: the kind (``replied``, ``opened``, ``clicked``, ``delivered``,
 ``bounced``, ``failed``), and ``replied.<intent>`` when an intent is known; a ``when:
@@ -13,9 +13,11 @@ replied`` branch matches every intent, the exact ``when: replied.<intent>`` wins
 
 Choices: "not interested" snoozes the talent and allows re-contact after
 ``RECONTACT_AFTER`` (26 weeks, half a year: long enough not to annoy, short enough that a
-career moves on). Events matched by address only are recorded on the timeline but drive
-no branch (we cannot tell which message they answer), except opt-outs, which reach every
-active enrollment of the talent as ``unsubscribed``.
+career moves on). An interested reply gives the recruiter one task: the sequence's own
+when the branch it takes leads to a task step (at once, or after its ``wait``), else an
+automatic "follow up" task carrying the reply. Events matched by address only are
+recorded on the timeline but drive no branch (we cannot tell which message they answer),
+except opt-outs, which reach every active enrollment of the talent as ``unsubscribed``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from engine import interpreter as machine
 from engine.models import Engagement, Enrollment, OutboxMessage, Talent, Task
 from engine.outbox import mark_sent
 from engine.progress import not_sent, step_enrollment
+from engine.runtime import load_document
 from engine.stages import change_stage
 from engine.timeline import entry, record
+from sequences.model import TaskStep
 
 log = logging.getLogger("nurture.replies")
 RECONTACT_AFTER = timedelta(weeks=26)
@@ -110,7 +114,10 @@ def apply_event(
     if talent is None:
         return Applied()
     effects = _effects(session, event, row, talent, intent, now)
-    enrollment = _branch(session, event, row, talent, intent, now, effects)
+    enrollment, moves = _branch(session, event, row, talent, intent, now, effects, workspace)
+    if intent == "interested" and not any(_gives_task(session, move) for move in moves):
+        _follow_up(session, talent, row, event, now)
+        effects.append("task")
     return Applied(
         talent_id=talent.id,
         enrollment_id=enrollment.id if enrollment else None,
@@ -185,8 +192,6 @@ def _stage(
     if intent == "interested":
         if change_stage(session, talent, "candidate", reason="interested reply", **where):  # type: ignore[arg-type]
             effects.append("stage:candidate")
-        _follow_up(session, talent, row, event, now)
-        effects.append("task")
     elif intent == "not_interested":
         change_stage(session, talent, "not_interested", reason="not interested reply", **where)  # type: ignore[arg-type]
         talent.recontact_after = talent.snoozed_until = now + RECONTACT_AFTER
@@ -227,8 +232,9 @@ def _branch(
     intent: str | None,
     now: datetime,
     effects: list[str],
-) -> Enrollment | None:
-    """Take the branch of the enrollment the event answers.
+    workspace: Workspace | None,
+) -> tuple[Enrollment | None, list[tuple[Enrollment, machine.Transition]]]:
+    """Take the branch of the enrollment the event answers; that enrollment and the moves.
 
     An opt-out is about the person, not one message: it reaches every active enrollment of
     the talent as ``unsubscribed`` (a ``stop_on`` event), even when it came by address or
@@ -243,15 +249,32 @@ def _branch(
         )
         active = others.order_by(Enrollment.id).with_for_update()
         targets += [e for e in session.scalars(active) if e is not enrollment]
+    moves = []
     for target in targets:
         if target.status == "exited":
             continue
         before = (target.status, target.step_id)
-        step_enrollment(session, target, talent, machine.Event(name), now=now)
+        trigger = machine.Event(name)
+        moved = step_enrollment(session, target, talent, trigger, now=now, workspace=workspace)
+        moves.append((target, moved))
         if (target.status, target.step_id) != before:
             effects.append(f"enrollment:{target.status}:{target.step_id}")
         _cancel_left_behind(session, target, now)
-    return enrollment
+    return enrollment, moves
+
+
+def _gives_task(session: Session, move: tuple[Enrollment, machine.Transition]) -> bool:
+    """Whether the sequence answers the reply with a task step: now, or after a ``wait``.
+
+    Then that task is the recruiter's follow-up, and no automatic one is added."""
+    enrollment, transition = move
+    for decision in transition.decisions:
+        if isinstance(decision, machine.CreateTask):
+            return True
+        if isinstance(decision, machine.WaitUntil) and decision.goto is not None:
+            step = load_document(session, enrollment.content_hash).sequence.step(decision.goto)
+            return isinstance(step, TaskStep)
+    return False
 
 
 def _cancel_left_behind(session: Session, enrollment: Enrollment, now: datetime) -> None:

@@ -8,8 +8,9 @@ and the next tick plans it with the campaign's sender and links.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ from typing import Any, assert_never, cast
 from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from campaigns.workspace import Workspace
 from engine import interpreter as machine
 from engine.calendar import calendar_for
 from engine.db import among, execute_many
@@ -37,12 +39,16 @@ from engine.interpreter import (
 )
 from engine.models import Enrollment, OutboxMessage, Talent, TalentLabel, Task
 from engine.planning import address, plan_message
-from engine.runtime import Runtime, load_document, render_context, talent_context
+from engine.runtime import Runtime, campaign_context, load_document, talent_context
 from engine.stages import change_stage
 from engine.talents import is_suppressed, suppressed
 from engine.timeline import record
 from sequences.document import SequenceDocument
+from sequences.errors import DefinitionError
 from sequences.model import EmailStep, SmsStep, WhatsappStep
+from sequences.templates import render_step
+
+log = logging.getLogger("nurture.engine")
 
 
 def state_of(enrollment: Enrollment) -> State:
@@ -65,9 +71,12 @@ def _store(enrollment: Enrollment, state: State, now: datetime) -> None:
         enrollment.exited_at = now
 
 
-def _context(rt: Runtime | None, enrollment: Enrollment, talent: Talent) -> dict[str, Any]:
-    if rt is not None and enrollment.campaign in rt.workspace.campaigns:
-        return render_context(rt, rt.campaign(enrollment.campaign), talent)
+def _context(
+    rt: Runtime | None, enrollment: Enrollment, talent: Talent, workspace: Workspace | None = None
+) -> dict[str, Any]:
+    workspace = rt.workspace if rt is not None else workspace
+    if workspace is not None and enrollment.campaign in workspace.campaigns:
+        return campaign_context(workspace, workspace.campaigns[enrollment.campaign], talent)
     return {"talent": talent_context(talent)}
 
 
@@ -79,16 +88,20 @@ def step_enrollment(
     *,
     now: datetime,
     rt: Runtime | None = None,
+    workspace: Workspace | None = None,
 ) -> Transition:
-    """Feed ``trigger`` to the interpreter for this enrollment and perform the decisions."""
+    """Feed ``trigger`` to the interpreter for this enrollment and perform the decisions.
+
+    Without ``rt`` (a webhook), ``workspace`` gives tasks the campaign's sender and company.
+    """
     doc = rt.document(session, enrollment.content_hash) if rt else None
     doc = doc or load_document(session, enrollment.content_hash)
     calendar = calendar_for(doc.sequence.settings, talent.timezone)
-    context = _context(rt, enrollment, talent)
+    context = _context(rt, enrollment, talent, workspace)
     transition = machine.advance(
         doc.sequence, state_of(enrollment), context, trigger, now=now, calendar=calendar
     )
-    return _perform(session, enrollment, talent, doc, transition, now=now, rt=rt)
+    return _perform(session, enrollment, talent, doc, transition, context, now=now, rt=rt)
 
 
 def _perform(
@@ -97,6 +110,7 @@ def _perform(
     talent: Talent,
     doc: SequenceDocument,
     transition: Transition,
+    context: Mapping[str, Any],
     *,
     now: datetime,
     rt: Runtime | None,
@@ -106,6 +120,9 @@ def _perform(
             return _send(session, enrollment, talent, doc, transition, decision, now=now, rt=rt)
         if isinstance(decision, Goto):
             enrollment.step_id = decision.step_id  # later records name the step they are about
+        if isinstance(decision, CreateTask):
+            _apply(session, enrollment, talent, rendered_task(doc, decision, context), now=now)
+            continue
         _apply(session, enrollment, talent, decision, now=now)
     _store(enrollment, transition.state, now)
     return transition
@@ -218,9 +235,8 @@ def step_rows(
         if talent is None:
             plain = all(isinstance(decision, _PLAIN) for decision in transition.decisions)
             talent = cast(Talent, SimpleNamespace(id=row.talent_id)) if plain else load()
-        done.append(
-            (enrollment, _perform(session, enrollment, talent, doc, transition, now=now, rt=rt))
-        )
+        performed = _perform(session, enrollment, talent, doc, transition, context, now=now, rt=rt)
+        done.append((enrollment, performed))
     if done:
         values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in _STATE}
         statement = update(ENROLLMENTS).where(ENROLLMENTS.c.id == bindparam("enrollment"))
@@ -399,6 +415,19 @@ def set_tags(
     for tag in set(add) - set(talent.tags):
         session.add(TalentLabel(talent_id=talent.id, kind="tag", value=tag))
     session.expire(talent, ["labels"])
+
+
+def rendered_task(
+    doc: SequenceDocument, task: CreateTask, context: Mapping[str, Any]
+) -> CreateTask:
+    """The task step's title and body written for this talent, as ``nurture preview`` shows
+    them. A template that fails at run time leaves its source, so the to-do is not lost."""
+    try:
+        shown = render_step(doc, task.step_id, None, context)
+    except DefinitionError as exc:
+        log.warning("task step %s kept unrendered: %s", task.step_id, exc)
+        return task
+    return replace(task, title=shown.subject or task.title, body=shown.text or None)
 
 
 def _task(

@@ -99,6 +99,16 @@ def render_context(
     unsubscribe: str = "",
 ) -> dict[str, Any]:
     """The whole context of a message: talent, sender, company, campaign, step, links."""
+    return {
+        **campaign_context(rt.workspace, campaign, talent),
+        "step": {"id": step_id or "", "channel": channel or ""},
+        "links": {"unsubscribe": unsubscribe},
+    }
+
+
+def campaign_context(workspace: Workspace, campaign: Campaign, talent: Talent) -> dict[str, Any]:
+    """What a talent's guards and tasks see: talent, sender, company, campaign (no message
+    yet: empty step and links). A webhook has the workspace but no ``Runtime``."""
     sender = campaign.sender
     return {
         "talent": talent_context(talent),
@@ -109,8 +119,8 @@ def render_context(
             "sms_from": sender.sms_from or "",
             "signature": sender.signature or "",
         },
-        "company": _company(rt.workspace),
+        "company": _company(workspace),
         "campaign": {"id": campaign.campaign, "name": campaign.name or campaign.campaign},
-        "step": {"id": step_id or "", "channel": channel or ""},
-        "links": {"unsubscribe": unsubscribe},
+        "step": {"id": "", "channel": ""},
+        "links": {"unsubscribe": ""},
     }

@@ -6,7 +6,10 @@ fires the step's ``completed`` event (its branch, or the step's next branch).
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,11 +22,48 @@ from engine.timeline import record
 from sequences.errors import InputError
 
 
-def open_tasks(session: Session, *, include_done: bool = False) -> list[Task]:
-    query = select(Task).order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+@dataclass(frozen=True)
+class TaskView:
+    """A task as the recruiter's list shows it: what to do, for whom, and how to reach them."""
+
+    id: int
+    title: str
+    body: str | None
+    due_at: datetime | None
+    completed_at: datetime | None
+    campaign: str | None
+    step_id: str | None
+    enrollment_id: int | None
+    talent_id: int | None
+    talent: str  # the name, else the address; empty once erased
+    email: str | None
+    phone: str | None
+
+    @classmethod
+    def from_row(cls, task: Task, talent: Talent | None) -> TaskView:
+        name = (talent.full_name or talent.email or talent.phone or "") if talent else ""
+        return cls(
+            id=task.id, title=task.title, body=task.body, due_at=task.due_at,
+            completed_at=task.completed_at, campaign=task.campaign, step_id=task.step_id,
+            enrollment_id=task.enrollment_id, talent_id=task.talent_id, talent=name,
+            email=talent.email if talent else None, phone=talent.phone if talent else None,
+        )  # fmt: skip
+
+    def as_json(self) -> dict[str, Any]:
+        fields = dataclasses.asdict(self)
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
+
+
+def open_tasks(session: Session, *, include_done: bool = False) -> list[TaskView]:
+    """Open tasks (all with ``include_done``), the soonest due first, undated last."""
+    query = (
+        select(Task, Talent)
+        .outerjoin(Talent, Talent.id == Task.talent_id)
+        .order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+    )
     if not include_done:
         query = query.where(Task.completed_at.is_(None))
-    return list(session.scalars(query))
+    return [TaskView.from_row(task, talent) for task, talent in session.execute(query)]
 
 
 def complete_task(

@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from engine.clock import Clock, clock_from_option
-from engine.models import OutboxMessage, Talent, Task
+from engine.models import OutboxMessage, Task
 from engine.runtime import Runtime
 from engine.tick import TickSummary
 from sequences.errors import InputError
@@ -240,18 +240,26 @@ def outbox_settle(
 def tasks_list(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include completed tasks.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the tasks as JSON, with their ids.")
+    ] = False,
 ) -> None:
-    """List open recruiter tasks (oldest due first)."""
+    """List open recruiter tasks (soonest due first): whom to contact, and how."""
     from engine.tasks import open_tasks
 
-    table = Table("id", "due", "talent", "campaign", "title", "done")
     with ctx.obj.db.session() as session:
-        for task in open_tasks(session, include_done=all_):
-            talent = session.get(Talent, task.talent_id) if task.talent_id else None
-            who = (talent.full_name or talent.email or talent.phone or "") if talent else ""
-            table.add_row(str(task.id), f"{task.due_at:%Y-%m-%d %H:%M}" if task.due_at else "",
-                          who, task.campaign or "", task.title,
-                          f"{task.completed_at:%Y-%m-%d}" if task.completed_at else "")  # fmt: skip
+        found = open_tasks(session, include_done=all_)
+    if as_json:
+        ctx.obj.console.print_json(json.dumps([task.as_json() for task in found]))
+        return
+    table = Table("id", "due (UTC)", "talent", "phone", "email", "campaign", "title")
+    if all_:
+        table.add_column("done")
+    for task in found:
+        done = [f"{task.completed_at:%Y-%m-%d}" if task.completed_at else ""] if all_ else []
+        table.add_row(str(task.id), f"{task.due_at:%Y-%m-%d %H:%M}" if task.due_at else "",
+                      task.talent, task.phone or "", task.email or "", task.campaign or "",
+                      task.title, *done)  # fmt: skip
     ctx.obj.console.print(table)
 
 

@@ -1,0 +1,48 @@
+"""A task step written for its talent when it is created (``engine.progress.rendered_task``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.interpreter import CreateTask
+from engine.progress import rendered_task
+from sequences import SequenceDocument, load_sequence, sample_context
+
+SEQUENCE = """\
+sequence: calls
+steps:
+  - id: call
+    channel: task
+    title: "Call {{ talent.full_name }} ({{ talent.attributes.level | upper }})"
+    body: "{{ sender.first_name }} for {{ company.name }}"
+"""
+
+
+@pytest.fixture
+def doc(tmp_path: Path) -> SequenceDocument:
+    (tmp_path / "calls.yaml").write_text(SEQUENCE)
+    return load_sequence(tmp_path / "calls.yaml", tmp_path)
+
+
+def _raw(doc: SequenceDocument) -> CreateTask:
+    step = doc.sequence.steps[0]
+    return CreateTask(step.id, step.title, step.body, None)  # type: ignore[union-attr]
+
+
+def test_title_and_body_are_rendered_with_the_campaign_context(doc: SequenceDocument) -> None:
+    context = sample_context()
+    context["talent"] = {**context["talent"], "attributes": {"level": "staff"}}
+    task = rendered_task(doc, _raw(doc), context)
+    name = context["talent"]["full_name"]
+    assert (task.title, task.body) == (f"Call {name} (STAFF)", "Charlotte for Acme Robotics")
+
+
+def test_a_template_failing_at_run_time_keeps_its_source(
+    doc: SequenceDocument, caplog: pytest.LogCaptureFixture
+) -> None:
+    context = sample_context()
+    context["talent"] = {**context["talent"], "attributes": {}}  # no level: undefined
+    assert rendered_task(doc, _raw(doc), context) == _raw(doc)
+    assert "task step call kept unrendered" in caplog.text
