@@ -148,11 +148,11 @@ def funnel_table(rows: list[FunnelRow], campaign: str) -> Table:
         table.add_column(LABELS[metric], justify="right", no_wrap=True)
     for row in rows:
         total = row.step == ALL
-        names = ["all steps" if total else row.step, *([row.variant] if variants else [])]
+        names = ["all steps" if total else row.step]
+        if variants:
+            names.append("" if total else row.variant)
         cells = [_cell(row, metric) for metric in METRICS]
-        table.add_row(
-            *(("" if n == ALL else n) for n in names), *cells, style="bold" if total else None
-        )
+        table.add_row(*names, *cells, style="bold" if total else None)
     return table
 
 
