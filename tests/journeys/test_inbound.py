@@ -72,6 +72,9 @@ def test_a_tick_of_an_inbound_campaign_enrolls_nobody_from_the_base(api: Workspa
 def test_the_trigger_event_enrolls_and_the_next_tick_sends_the_welcome(api: Workspace) -> None:
     joined = _join(api)
     assert (joined["status"], joined["enrolled"]) == (202, ["talent-community"])
+    dry = api.nurture("run", "talent-community", "--dry-run", "--now", LATER, "--no-prefect")
+    assert "enrolled 0, advanced 1, planned 1" in dry.out, dry  # her welcome, nobody else's
+    assert dry.out.count("@example") == 1 and LENA["email"] in dry.out
     ran = api.nurture("run", "talent-community", "--now", LATER, "--no-prefect")
     assert "enrolled 0, advanced 1, planned 1" in ran.out and "sent 1," in ran.out, ran
     assert _sent(api) == [
