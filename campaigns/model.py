@@ -142,7 +142,10 @@ class Campaign(_Frozen):
     sequence: str = Field(description="Id of a sequence of the workspace.")
     name: str | None = None
     sender: Sender
-    audience: Audience = Audience()
+    audience: Audience = Field(
+        default=Audience(),
+        description="Who is enrolled; outbound sequences only (inbound: their trigger event).",
+    )
     schedule: Schedule = Schedule()
     limits: Limits = Limits()
     allow_reenroll: bool = Field(

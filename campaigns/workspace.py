@@ -194,7 +194,8 @@ def _campaigns(
 def _references(
     campaign: Campaign, source: Source, sequences: Mapping[str, SequenceDocument]
 ) -> list[Problem]:
-    """The campaign's sequence exists, and its sender can send on every channel it uses."""
+    """The campaign's sequence exists, its sender can send on every channel it uses, and an
+    inbound one has no audience."""
     document = sequences.get(campaign.sequence)
     if document is None:
         hint = did_you_mean(campaign.sequence, sequences)
@@ -202,7 +203,7 @@ def _references(
         return [source.problem(("sequence",), message)]
     steps = document.sequence.steps
     sender = campaign.sender
-    problems = []
+    problems = _inbound_audience(campaign, source, document)
     if any(isinstance(s, SmsStep) for s in steps) and not (
         sender.sms_from or sender.messaging_service_sid
     ):
@@ -212,3 +213,18 @@ def _references(
         message = f"sequence {campaign.sequence!r} sends WhatsApp: the sender needs 'whatsapp_from'"
         problems.append(source.problem(("sender",), message, key=True))
     return problems
+
+
+def _inbound_audience(
+    campaign: Campaign, source: Source, document: SequenceDocument
+) -> list[Problem]:
+    """An inbound sequence enrolls through its trigger: an audience would never be used."""
+    sequence = document.sequence
+    if sequence.kind != "inbound" or "audience" not in campaign.model_fields_set:
+        return []
+    event = sequence.trigger.event if sequence.trigger else "its trigger event"
+    message = (
+        f"sequence {sequence.sequence!r} is inbound: people enter through {event!r} "
+        "(POST /api/events), never from an audience; remove 'audience'"
+    )
+    return [source.problem(("audience",), message, key=True)]

@@ -4,7 +4,8 @@ Rules for entering a campaign: never anyone erased, ``do_not_contact``, snoozed,
 not_interested before their re-contact date, or opted out of the first step's channel; one
 active outbound enrollment per talent across all campaigns (a partial unique index holds it
 even against concurrent workers); no second enrollment into the same campaign unless the
-campaign says ``allow_reenroll``. The frequency cap applies at send time (``engine.limits``).
+campaign says ``allow_reenroll``. An inbound campaign is entered only through its trigger
+event, never from an audience. The frequency cap applies at send time (``engine.limits``).
 """
 
 from __future__ import annotations
@@ -145,7 +146,9 @@ def enroll(
             session.add(enrollment)
     except IntegrityError:
         return Skipped("already enrolled")
-    record(session, "entered", at=now, talent_id=talent_id, enrollment=enrollment)
+    # the step it enters, as the audience path records it: the report counts it there
+    step_id = enrollment.step_id
+    record(session, "entered", at=now, talent_id=talent_id, enrollment=enrollment, step_id=step_id)
     return enrollment
 
 
@@ -167,6 +170,12 @@ def _new(
     )
 
 
+def trigger_event(doc: SequenceDocument) -> str | None:
+    """The event that enrolls people into campaigns of this sequence (inbound only)."""
+    sequence = doc.sequence
+    return sequence.trigger.event if sequence.kind == "inbound" and sequence.trigger else None
+
+
 def enroll_inbound(
     session: Session, workspace: Workspace, event_name: str, talent_id: int, *, now: datetime
 ) -> list[Enrollment]:
@@ -174,10 +183,7 @@ def enroll_inbound(
     enrolled: list[Enrollment] = []
     for campaign_id, campaign in sorted(workspace.campaigns.items()):
         doc = workspace.sequences.get(campaign.sequence)
-        sequence = doc.sequence if doc else None
-        if sequence is None or sequence.kind != "inbound" or sequence.trigger is None:
-            continue
-        if sequence.trigger.event != event_name:
+        if doc is None or trigger_event(doc) != event_name:
             continue
         result = enroll(session, workspace, campaign_id, talent_id, now=now)
         if isinstance(result, Enrollment):
@@ -211,13 +217,16 @@ def enroll_audience(
 ) -> int:
     """Enroll the campaign's audience (up to ``enroll_per_run``); returns how many entered.
 
+    An inbound campaign has no audience: its people enter through their trigger event
+    (:func:`enroll_inbound`), so a tick or a dry run enrolls nobody there.
+
     SQLite: one INSERT ... SELECT. PostgreSQL: the ids first, then batched inserts, because
     inside one INSERT ... SELECT the planner sees an empty ``enrollments`` table and checks
     each candidate with a scan of the rows the statement itself is adding (quadratic).
     """
     campaign, doc = _campaign(workspace, campaign_id)
     limit = campaign.limits.enroll_per_run if limit is None else limit
-    if limit <= 0:
+    if limit <= 0 or doc.sequence.kind == "inbound":
         return 0
     lock_campaign(session, campaign_id)
     content_hash = store_snapshot(session, doc, now=now)

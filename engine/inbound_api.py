@@ -3,7 +3,8 @@
 The caller sends who (email and/or phone, profile fields, tags, consent) and what happened
 (``event``, matched against the ``trigger.event`` of inbound sequences). The talent is
 created or updated, and enrolled into every campaign whose inbound sequence that event
-triggers. An ``id`` makes a retried call count once. Authenticated with
+triggers; an event that no sequence is triggered by gets 400 and writes nothing. An ``id``
+makes a retried call count once. Authenticated with
 ``Authorization: Bearer $NURTURE_API_KEY``.
 """
 
@@ -20,11 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.concurrency import run_in_threadpool
 
-from engine.enrollments import enroll_inbound
+from campaigns.workspace import Workspace
+from engine.enrollments import enroll_inbound, trigger_event
 from engine.models import Engagement, Talent, TalentLabel
 from engine.talents import is_suppressed, normalize_email, normalize_phone
 from engine.webdeps import FrozenModel, Problem, Services, ServicesDep, services
 from sequences.errors import InputError
+from sequences.suggest import did_you_mean, one_of
 
 PROFILE = ("first_name", "last_name", "company", "title", "city", "country", "timezone")
 
@@ -113,6 +116,7 @@ def receive_trigger(svc: Services, trigger: TriggerIn) -> TriggerOut:
     workspace = svc.workspace()
     if workspace is None:
         raise HTTPException(503, "the workspace is invalid; see the server log")
+    _check_event(workspace, trigger.event)
     now = svc.clock()
 
     def work(session: Session) -> TriggerOut:
@@ -151,6 +155,17 @@ def _check_timezone(name: str | None) -> None:
             ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InputError(f"talent.timezone: unknown time zone {name!r}") from exc
+
+
+def _check_event(workspace: Workspace, event: str) -> None:
+    """An event no inbound sequence waits for is a caller's mistake (a typo in a form's
+    integration), refused before anything is written rather than stored and forgotten."""
+    events = (trigger_event(doc) for doc in workspace.sequences.values())
+    triggers = sorted({name for name in events if name is not None})
+    if event not in triggers:
+        known = one_of(triggers) if triggers else "none: the workspace has no inbound sequence"
+        hint = did_you_mean(event, triggers)
+        raise InputError(f"event: no sequence is triggered by {event!r}{hint} (triggers: {known})")
 
 
 def _seen(session: Session, event_id: str) -> bool:

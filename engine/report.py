@@ -35,6 +35,8 @@ METRICS = (
     "bounced",
     "unsubscribed",
 )
+# The words the report's table is headed with ("converted" is to candidate).
+LABELS = {**{metric: metric for metric in METRICS}, "converted": "candidates"}
 ALL = "*"  # the step/variant of a campaign's total row
 _KINDS = {
     "enrolled": "entered",

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from engine.models import Enrollment
 from engine.replies import RuleClassifier, evaluate, load_phrases, parse_samples
-from engine.report import ALL, METRICS, FunnelRow, campaigns_in, funnel
+from engine.report import ALL, LABELS, METRICS, FunnelRow, campaigns_in, funnel
 from sequences.errors import InputError
+from sequences.suggest import did_you_mean
 
 replies = typer.Typer(help="Reply intent: classify a reply, measure the classifier.")
 
@@ -85,9 +86,13 @@ def report_command(
     output: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="table (default), json or csv.")
     ] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """The funnel per campaign, step and variant: enrolled, sent, delivered, opened, clicked,
-    replied, interested, converted to candidate, bounced, unsubscribed, with rates."""
+    replied, interested, became a candidate, bounced, unsubscribed, with rates."""
+    if as_json and output not in ("table", "json"):
+        raise InputError(f"--json and --format {output}: choose one")
+    output = "json" if as_json else output
     with ctx.obj.db.session() as session:
         rows = funnel(session, campaign)
         if campaign is not None and not rows:
@@ -107,7 +112,10 @@ def _check_campaign(session: Session, campaign: str) -> None:
     known = session.scalars(select(Enrollment.campaign).distinct()).all()
     if campaign not in known:
         names = ", ".join(sorted(known)) or "none yet"
-        raise InputError(f"no campaign {campaign!r} has run (campaigns with enrollments: {names})")
+        hint = did_you_mean(campaign, known)
+        raise InputError(
+            f"no campaign {campaign!r} has run{hint} (campaigns with enrollments: {names})"
+        )
 
 
 def _csv(rows: list[FunnelRow]) -> str:
@@ -121,32 +129,30 @@ def _csv(rows: list[FunnelRow]) -> str:
     return buffer.getvalue()
 
 
-_SHORT = {  # four letters: the table fits an 80-column terminal
-    **{"enrolled": "enrl", "delivered": "dlvd", "opened": "open", "clicked": "clck"},
-    **{"replied": "rply", "interested": "intr", "converted": "cand", "bounced": "bnce"},
-    "unsubscribed": "unsb",
-}
-
-
 def funnel_table(rows: list[FunnelRow], campaign: str) -> Table:
-    """The funnel of one campaign as a Rich table (used by `report` and the demo)."""
+    """The funnel of one campaign as a Rich table (used by `report` and the demo): headed by
+    words a recruiter reads without a legend; a rate under each count."""
     table = Table(
         title=f"Funnel: {campaign}",
-        caption="rates per message sent (cand on the * row: per enrollment); "
-        "intr = interested replies, cand = converted to candidate",
+        caption="% of messages sent (candidates on the 'all steps' line: % of enrolled)",
         box=None,
         header_style="bold underline",
         padding=(0, 1),
         pad_edge=False,
-    )  # counts above rates: fits an 80-column terminal
+    )
     table.add_column("step", no_wrap=True)
-    table.add_column("var", no_wrap=True)
+    variants = any(row.variant not in ("", ALL) for row in rows)
+    if variants:  # an A/B test: which version of the step
+        table.add_column("variant", no_wrap=True)
     for metric in METRICS:
-        table.add_column(_SHORT.get(metric, metric), justify="right", no_wrap=True, min_width=4)
+        table.add_column(LABELS[metric], justify="right", no_wrap=True)
     for row in rows:
+        total = row.step == ALL
+        names = ["all steps" if total else row.step]
+        if variants:
+            names.append("" if total else row.variant)
         cells = [_cell(row, metric) for metric in METRICS]
-        style = "bold" if row.step == ALL else None
-        table.add_row(row.step or "-", row.variant or "-", *cells, style=style)
+        table.add_row(*names, *cells, style="bold" if total else None)
     return table
 
 

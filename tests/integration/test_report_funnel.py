@@ -139,8 +139,22 @@ def test_report_prints_a_table_json_and_csv(
     code, table, _ = _cli(capsys, cli_env, "berlin")
     assert code == 0
     assert "Funnel: berlin" in table
-    total_counts, total_rates = table.splitlines()[2:4]  # title, header, then the * row
-    assert total_counts.split() == ["*", "*", "4", "4", "3", "2", "1", "2", "1", "1", "1", "2"]
+    header, total_counts, total_rates = table.splitlines()[1:4]  # title, header, total row
+    assert header.split()[:3] == ["step", "variant", "enrolled"]  # words, not a legend's codes
+    assert total_counts.split() == [
+        "all",
+        "steps",
+        "4",
+        "4",
+        "3",
+        "2",
+        "1",
+        "2",
+        "1",
+        "1",
+        "1",
+        "2",
+    ]
     assert total_rates.split()[-3] == "25%"  # converted, per enrollment on the total row
     code, out, _ = _cli(capsys, cli_env, "berlin", "--format", "json")
     assert code == 0

@@ -90,7 +90,7 @@ async def test_a_known_person_is_updated_not_duplicated(
     root: Path, db: Database, db_url: str, clock: ManualClock
 ) -> None:
     known = add_talent(db, clock(), email="lena.vogel@example.net", company="Old GmbH")
-    update = {"event": "event.attended", "talent": {"email": "LENA.VOGEL@example.net",
+    update = {"event": "talent_community.joined", "talent": {"email": "LENA.VOGEL@example.net",
               "company": "New GmbH", "skills": ["Rust"]}}  # fmt: skip
     async with client(config(root, db_url), db, clock) as http:
         response = await http.post("/api/events", json=update, headers=AUTH)

@@ -15,14 +15,17 @@ when the exit code is not 0.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 NURTURE = Path(sys.executable).with_name("nurture")
@@ -93,3 +96,30 @@ def init(tmp_path: Path, env: dict[str, str]) -> Workspace:
     root = tmp_path / "workspace"
     subprocess.run([str(NURTURE), "init", str(root)], env=env, check=True, capture_output=True)
     return Workspace(root, env)
+
+
+def call_app(
+    ws: Workspace, method: str, route: str, *, now: datetime, **request: Any
+) -> httpx.Response:
+    """One request to the webhook app of ``ws`` over ASGI (no server), its clock at ``now``;
+    it carries the bearer ``NURTURE_API_KEY`` of ``ws.env``."""
+    from engine.clock import ManualClock
+    from engine.config import Config
+    from engine.db import Database
+    from engine.webapp import create_app
+
+    config = Config.load(ws.root, env=ws.env)
+    db = Database(config.database_url)
+    key = ws.env.get("NURTURE_API_KEY", "")
+    headers = {"Authorization": f"Bearer {key}", **request.pop("headers", {})}
+
+    async def send() -> httpx.Response:
+        app = create_app(config, db, ManualClock(now))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=config.public_url) as http:
+            return await http.request(method, route, headers=headers, **request)
+
+    try:
+        return asyncio.run(send())
+    finally:
+        db.dispose()
