@@ -54,10 +54,11 @@ class Advanced:
     advanced: int = 0
     planned: int = 0
     exited: int = 0
+    errors: int = 0  # parked in ``error``: a template failed for that talent
 
     def __add__(self, other: Advanced) -> Advanced:
         return Advanced(self.advanced + other.advanced, self.planned + other.planned,
-                        self.exited + other.exited)  # fmt: skip
+                        self.exited + other.exited, self.errors + other.errors)  # fmt: skip
 
 
 def store_snapshot(session: Session, doc: SequenceDocument, *, now: datetime) -> str:
@@ -299,7 +300,8 @@ def advance_due(
         done = step_rows(session, rt, rows, machine.Due(), now=now, talents=talents)
     planned = sum(enrollment.status == "sending" for enrollment, _ in done)
     exited = sum(transition.state.status == "exited" for _, transition in done)
-    return Advanced(len(rows), planned, exited)
+    errors = sum(enrollment.status == "error" for enrollment, _ in done)
+    return Advanced(len(rows), planned, exited, errors)
 
 
 @dataclass(frozen=True)

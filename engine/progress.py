@@ -8,8 +8,9 @@ and the next tick plans it with the campaign's sender and links.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from types import SimpleNamespace
@@ -31,6 +32,7 @@ from engine.interpreter import (
     SetTags,
     SkipStep,
     State,
+    StepFailed,
     Transition,
     Trigger,
     WaitUntil,
@@ -42,7 +44,10 @@ from engine.stages import change_stage
 from engine.talents import is_suppressed, suppressed
 from engine.timeline import record
 from sequences.document import SequenceDocument
+from sequences.errors import RenderError
 from sequences.model import EmailStep, SmsStep, WhatsappStep
+
+_log = logging.getLogger("nurture.engine")
 
 
 def state_of(enrollment: Enrollment) -> State:
@@ -101,14 +106,60 @@ def _perform(
     now: datetime,
     rt: Runtime | None,
 ) -> Transition:
+    """Carry out the decisions; a template failing for this talent parks this enrollment
+    alone in ``error`` (rendering comes before any row of the message is added)."""
+    try:
+        return _carry_out(session, enrollment, talent, doc, transition, now=now, rt=rt)
+    except RenderError as exc:
+        failure = machine.failed(enrollment.step_id or "", exc)
+        return _carry_out(session, enrollment, talent, doc, failure, now=now, rt=rt)
+
+
+def _carry_out(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    doc: SequenceDocument,
+    transition: Transition,
+    *,
+    now: datetime,
+    rt: Runtime | None,
+) -> Transition:
     for decision in transition.decisions:
         if isinstance(decision, SendStep):
             return _send(session, enrollment, talent, doc, transition, decision, now=now, rt=rt)
         if isinstance(decision, Goto):
             enrollment.step_id = decision.step_id  # later records name the step they are about
+        if isinstance(decision, StepFailed):
+            _record_failure(session, enrollment, talent, doc, decision, now=now)
+            continue
         _apply(session, enrollment, talent, decision, now=now)
     _store(enrollment, transition.state, now)
     return transition
+
+
+def failure_text(doc: SequenceDocument, failure: StepFailed) -> str:
+    """``step 'intro': templates/intro.md.j2:3:1: template: ...`` (a guard: the sequence file)."""
+    problems = [
+        replace(p, file=doc.path) if p.file == "<guard>" else p for p in failure.error.problems
+    ]
+    return f"step {failure.step_id!r}: " + "; ".join(map(str, problems))
+
+
+def _record_failure(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    doc: SequenceDocument,
+    failure: StepFailed,
+    *,
+    now: datetime,
+) -> None:
+    text = failure_text(doc, failure)
+    _log.info("enrollment %s (talent %s) of %s in error: %s", enrollment.id, talent.id,
+                 enrollment.campaign, text)  # fmt: skip
+    record(session, "error", at=now, talent_id=talent.id, enrollment=enrollment,
+           step_id=failure.step_id, detail=text, data={"error": text})  # fmt: skip
 
 
 def _send(
@@ -381,6 +432,8 @@ def _apply(
             set_tags(session, talent, add, remove)
         case SendStep():
             raise AssertionError("SendStep is performed by _send")
+        case StepFailed():
+            raise AssertionError("StepFailed is recorded by _record_failure")
         case _:
             assert_never(decision)
 

@@ -105,6 +105,11 @@ def _print_summary(console: Console, summary: dict[str, Any], *, as_json: bool) 
         f"{sent['deferred']}, retried {sent['retried']}, failed {sent['failed']}, cancelled "
         f"{sent['cancelled']}, in doubt {summary['in_doubt'] + sent['in_doubt']}"
     )
+    if summary.get("errors"):
+        console.print(
+            f"[yellow]warning:[/] {summary['errors']} enrollment(s) of {summary['campaign']} in"
+            " error (a template failed for that talent; the others went on): see nurture report"
+        )
     if summary["paused"]:
         console.print(f"[red]paused:[/] {summary['paused']}")
     if summary["preview"]:
