@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select, text
+from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -308,12 +309,14 @@ def advance_due(
 class Migration:
     moved: int
     kept: list[tuple[int, str]]  # (enrollment id, why it stays on its version)
+    retried: int = 0  # were in ``error``: due again now, on the current version
 
 
 def migrate(
     session: Session, workspace: Workspace, campaign_id: str, *, now: datetime
 ) -> Migration:
-    """Move in-flight enrollments to the current sequence version when their step exists."""
+    """Move in-flight enrollments to the current sequence version when their step exists,
+    and retry those in ``error`` (their template or their talent's data was fixed)."""
     _, doc = _campaign(workspace, campaign_id)
     content_hash = store_snapshot(session, doc, now=now)
     step_ids = {step.id for step in doc.sequence.steps}
@@ -329,4 +332,17 @@ def migrate(
             moved += 1
         else:
             kept.append((enrollment.id, f"step {enrollment.step_id!r} no longer exists"))
-    return Migration(moved, kept)
+    return Migration(moved, kept, _retry(session, campaign_id, content_hash, step_ids, now))
+
+
+def _retry(
+    session: Session, campaign_id: str, content_hash: str, step_ids: set[str], now: datetime
+) -> int:
+    """Enrollments in ``error`` whose step still exists: pending on it, due now."""
+    retried = update(Enrollment).where(
+        Enrollment.campaign == campaign_id,
+        Enrollment.status == "error",
+        Enrollment.step_id.in_(step_ids),
+    )
+    values = {"content_hash": content_hash, "status": "pending", "due_at": now, "updated_at": now}
+    return int(cast(CursorResult[Any], session.execute(retried.values(values))).rowcount)

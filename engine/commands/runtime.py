@@ -176,7 +176,8 @@ def migrate(
     campaign: Annotated[str, typer.Argument(help="Campaign id.")],
     now: NowOption = None,
 ) -> None:
-    """Move in-flight enrollments to the sequence's current version where their step exists."""
+    """Move in-flight enrollments to the sequence's current version where their step exists,
+    and retry enrollments in error (after fixing the template or the talent's data)."""
     from engine.enrollments import migrate as migrate_enrollments
 
     rt = Runtime.load(ctx.obj.config)
@@ -185,6 +186,8 @@ def migrate(
         result = migrate_enrollments(session, rt.workspace, campaign, now=clock_from_option(now)())
     console: Console = ctx.obj.console
     console.print(f"moved {result.moved} enrollment(s) to the current version")
+    if result.retried:
+        console.print(f"retried {result.retried} enrollment(s) in error: the next tick sends them")
     for enrollment_id, why in result.kept:
         console.print(f"kept enrollment {enrollment_id} on its version: {why}")
 
