@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -46,7 +47,10 @@ _REFUSED_TAGS: Mapping[type[nodes.Node], str] = {
 _OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "*": operator.mul, "**": operator.pow, "+": operator.add,
 }  # fmt: skip
-_AMPLIFYING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "format"})
+_AMPLIFYING = frozenset(
+    {"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "format", "format_map", "replace"}
+)
+_DIGITS = re.compile(r"\d{6,}")
 _deadline: ContextVar[float] = ContextVar("nurture_template_deadline", default=math.inf)
 
 
@@ -100,18 +104,31 @@ def bounded_range(*args: int) -> Iterator[int]:
 
 
 def _refuse_big_arguments(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    """Widths and counts of amplifying filters and methods, before they allocate."""
+    """Widths, counts and replacements of amplifying filters and methods, before they
+    allocate (``args`` starts with the text they work on: a filter's value, a method's
+    ``self``)."""
     if name not in _AMPLIFYING:
         return
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, int) and value > MAX_OUTPUT:
-            raise RenderLimitError(f"{name}() with {value:,} is over {MAX_OUTPUT:,}")
+    values = (*args, *kwargs.values())
+    widths = [value for value in values if isinstance(value, int)]
+    if name in ("format", "format_map") and args and isinstance(args[0], str):
+        widths += [int(digits) for digits in _DIGITS.findall(args[0])]  # "%9999999d"
+    if name == "indent" and args and isinstance(args[0], str):
+        widths = [width * (args[0].count("\n") + 1) for width in widths]
+    if name == "replace" and len(args) >= 3 and all(isinstance(a, str) for a in args[:3]):
+        text, old, new = args[:3]
+        count = text.count(old) if old else len(text) + 1
+        widths = [len(text) + count * (len(new) - len(old))]
+    if any(width > MAX_OUTPUT for width in widths):
+        raise RenderLimitError(f"{name}() would make a text over {MAX_OUTPUT:,} characters")
 
 
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    passed = 1 if hasattr(function, "jinja_pass_arg") else 0  # a context comes first
+
     @wraps(function)  # keeps the pass_context & co. mark Jinja reads on the function
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        _refuse_big_arguments(name, args, kwargs)
+        _refuse_big_arguments(name, args[passed:], kwargs)
         return _sized(function(*args, **kwargs))
 
     return bounded
@@ -134,7 +151,10 @@ class BoundedSandbox(SandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _check_time()
-        _refuse_big_arguments(getattr(__obj, "__name__", ""), args, kwargs)
+        method = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped
+        text = getattr(method, "__self__", None)
+        name = getattr(method, "__name__", "")
+        _refuse_big_arguments(name, (text, *args) if isinstance(text, str) else args, kwargs)
         return _sized(super().call(__context, __obj, *args, **kwargs))
 
 
