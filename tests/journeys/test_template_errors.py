@@ -119,8 +119,8 @@ def _validate_refuses(ws: Workspace, text: str, where: str, message: str) -> Non
 def test_validate_refuses_private_attributes(ws: Workspace) -> None:
     _validate_refuses(
         ws,
-        "{{ talent.__class__ }}",
-        "templates/intro.md.j2:3:11",
+        "{{ talent.first_name.__class__ }}",
+        "templates/intro.md.j2:3:22",
         "'__class__' is a private attribute: the sandbox refuses it",
     )
 
