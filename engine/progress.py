@@ -46,6 +46,7 @@ from engine.timeline import record
 from sequences.document import SequenceDocument
 from sequences.errors import RenderError
 from sequences.model import EmailStep, SmsStep, WhatsappStep
+from sequences.templates import inline_label
 
 _log = logging.getLogger("nurture.engine")
 
@@ -138,10 +139,11 @@ def _carry_out(
     return transition
 
 
-def failure_text(doc: SequenceDocument, failure: StepFailed) -> str:
-    """``step 'intro': templates/intro.md.j2:3:1: template: ...`` (a guard: the sequence file)."""
+def _failure_text(doc: SequenceDocument, failure: StepFailed) -> str:
+    """``step 'intro': templates/intro.md.j2:3:1: template: ...`` (a guard: its sequence)."""
+    guard = inline_label(doc, "if")
     problems = [
-        replace(p, file=doc.path) if p.file == "<guard>" else p for p in failure.error.problems
+        replace(p, file=guard) if p.file == "<guard>" else p for p in failure.error.problems
     ]
     return f"step {failure.step_id!r}: " + "; ".join(map(str, problems))
 
@@ -155,7 +157,7 @@ def _record_failure(
     *,
     now: datetime,
 ) -> None:
-    text = failure_text(doc, failure)
+    text = _failure_text(doc, failure)
     _log.info("enrollment %s (talent %s) of %s in error: %s", enrollment.id, talent.id,
                  enrollment.campaign, text)  # fmt: skip
     record(session, "error", at=now, talent_id=talent.id, enrollment=enrollment,

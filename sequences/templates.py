@@ -155,7 +155,8 @@ def render_step(
     context = {**context, "step": {"id": step.id, "channel": step.channel}}
     if isinstance(step, TaskStep):
         body = _render(doc, step.body, context) if step.body else ""
-        return RenderedMessage(_render(doc, step.title, context).strip(), body)
+        title = _render(doc, step.title, context, field="title")
+        return RenderedMessage(title.strip(), body)
     subject, body = _variant_texts(step, variant_id)
     if isinstance(step, EmailStep):
         return _email(doc, subject, body, context)
@@ -179,7 +180,7 @@ def _variant_texts(
 def _email(
     doc: SequenceDocument, subject: str | None, body: str, context: Mapping[str, Any]
 ) -> RenderedMessage:
-    title = " ".join(_render(doc, subject, context).split()) if subject else None
+    title = " ".join(_render(doc, subject, context, field="subject").split()) if subject else None
     if re.search(r"\.html(\.j2)?$", body) and is_template_path(body):
         page = _render(doc, body, context, autoescape=True)
         return RenderedMessage(title, _html_text(page), page)
@@ -188,16 +189,28 @@ def _email(
 
 
 def _render(
-    doc: SequenceDocument, text: str, context: Mapping[str, Any], *, autoescape: bool = False
+    doc: SequenceDocument,
+    text: str,
+    context: Mapping[str, Any],
+    *,
+    autoescape: bool = False,
+    field: str = "body",
 ) -> str:
     try:
         with time_limit():
             template = _compiled(doc.source(text), autoescape)
             return bounded_join(template.generate(context)).strip()
     except Exception as exc:  # whatever a filter raises on one talent's value
-        file = text if is_template_path(text) else doc.path
+        file = text if is_template_path(text) else inline_label(doc, field)
         line = getattr(exc, "lineno", None) or _template_line(exc)
         raise RenderError([Problem(file, line, 1, f"template: {_reason(exc)}")]) from exc
+
+
+def inline_label(doc: SequenceDocument, field: str) -> str:
+    """Where an inline template is, for a message: its file, or its sequence once stored."""
+    if doc.path != SequenceDocument.path:
+        return doc.path
+    return f"sequence {doc.sequence.sequence!r} inline {field}"
 
 
 def _reason(exc: Exception) -> str:

@@ -84,3 +84,9 @@ def test_rendering_stops_at_a_limit_or_a_failure_with_a_render_error(
         _render(source)
     assert message in str(raised.value)
     assert time.monotonic() - started < 5
+
+
+def test_a_failing_inline_template_of_a_stored_sequence_names_its_sequence_and_field() -> None:
+    with pytest.raises(RenderError) as raised:
+        _render("Hi\n{{ talent.attributes.talk }}")
+    assert str(raised.value).startswith("sequence 's' inline body:2:1: template: ")
