@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select, text
+from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,10 +56,11 @@ class Advanced:
     advanced: int = 0
     planned: int = 0
     exited: int = 0
+    errors: int = 0  # parked in ``error``: a template failed for that talent
 
     def __add__(self, other: Advanced) -> Advanced:
         return Advanced(self.advanced + other.advanced, self.planned + other.planned,
-                        self.exited + other.exited)  # fmt: skip
+                        self.exited + other.exited, self.errors + other.errors)  # fmt: skip
 
 
 def store_snapshot(session: Session, doc: SequenceDocument, *, now: datetime) -> str:
@@ -308,19 +310,22 @@ def advance_due(
         done = step_rows(session, rt, rows, machine.Due(), now=now, talents=talents)
     planned = sum(enrollment.status == "sending" for enrollment, _ in done)
     exited = sum(transition.state.status == "exited" for _, transition in done)
-    return Advanced(len(rows), planned, exited)
+    errors = sum(enrollment.status == "error" for enrollment, _ in done)
+    return Advanced(len(rows), planned, exited, errors)
 
 
 @dataclass(frozen=True)
 class Migration:
     moved: int
     kept: list[tuple[int, str]]  # (enrollment id, why it stays on its version)
+    retried: int = 0  # were in ``error``: due again now, on the current version
 
 
 def migrate(
     session: Session, workspace: Workspace, campaign_id: str, *, now: datetime
 ) -> Migration:
-    """Move in-flight enrollments to the current sequence version when their step exists."""
+    """Move in-flight enrollments to the current sequence version when their step exists,
+    and retry those in ``error`` (their template or their talent's data was fixed)."""
     _, doc = _campaign(workspace, campaign_id)
     content_hash = store_snapshot(session, doc, now=now)
     step_ids = {step.id for step in doc.sequence.steps}
@@ -336,4 +341,17 @@ def migrate(
             moved += 1
         else:
             kept.append((enrollment.id, f"step {enrollment.step_id!r} no longer exists"))
-    return Migration(moved, kept)
+    return Migration(moved, kept, _retry(session, campaign_id, content_hash, step_ids, now))
+
+
+def _retry(
+    session: Session, campaign_id: str, content_hash: str, step_ids: set[str], now: datetime
+) -> int:
+    """Enrollments in ``error`` whose step still exists: pending on it, due now."""
+    retried = update(Enrollment).where(
+        Enrollment.campaign == campaign_id,
+        Enrollment.status == "error",
+        Enrollment.step_id.in_(step_ids),
+    )
+    values = {"content_hash": content_hash, "status": "pending", "due_at": now, "updated_at": now}
+    return int(cast(CursorResult[Any], session.execute(retried.values(values))).rowcount)

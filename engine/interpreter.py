@@ -3,7 +3,8 @@ to a new state and the decisions the caller performs. No I/O, no clock of its ow
 
 States: ``pending`` (enter ``step_id`` once due), ``sending`` (the step's message is in the
 outbox), ``waiting`` (at ``step_id`` for an event, a task or the timeout at ``due_at``),
-``exited``.
+``error`` (a template failed for this talent at ``step_id``: parked, never due, until a fix
+and ``nurture migrate`` set it ``pending`` again), ``exited``.
 
 Rules, in the order they apply:
 - Entering a step whose ``if`` guard is false skips it (``Skip``); a skipped step then
@@ -28,6 +29,7 @@ from datetime import datetime
 from typing import Any, Literal, assert_never
 
 from engine.calendar import SendCalendar
+from sequences.errors import RenderError
 from sequences.model import (
     EmailStep,
     EventBranch,
@@ -40,7 +42,7 @@ from sequences.model import (
 )
 from sequences.templates import evaluate_guard
 
-Status = Literal["pending", "sending", "waiting", "exited"]
+Status = Literal["pending", "sending", "waiting", "error", "exited"]
 AnyStep = EmailStep | SmsStep | WhatsappStep | TaskStep
 AnyBranch = EventBranch | TimeoutBranch | NextBranch
 
@@ -140,13 +142,28 @@ class SetTags:
     remove: tuple[str, ...]
 
 
-Decision = SendStep | SkipStep | CreateTask | WaitUntil | Goto | Exit | SetStage | SetTags
+@dataclass(frozen=True)
+class StepFailed:
+    """A template of ``step_id`` failed for this talent: the enrollment alone is parked."""
+
+    step_id: str
+    error: RenderError
+
+
+Decision = (
+    SendStep | SkipStep | CreateTask | WaitUntil | Goto | Exit | SetStage | SetTags | StepFailed
+)
 
 
 @dataclass(frozen=True)
 class Transition:
     state: State
     decisions: tuple[Decision, ...] = ()
+
+
+def failed(step_id: str, error: RenderError) -> Transition:
+    """Park the enrollment in ``error`` at ``step_id``: never due until it is fixed."""
+    return Transition(State("error", step_id), (StepFailed(step_id, error),))
 
 
 # --- the machine --------------------------------------------------------------------------
@@ -242,7 +259,11 @@ def _enter(run: _Run, step_id: str) -> Transition:
         return Transition(State("exited", step_id, outcome="loop"), (Exit("loop"),))
     run = replace(run, budget=run.budget - 1)
     step = run.sequence.step(step_id)
-    if step.if_ is not None and not evaluate_guard(step.if_, run.context):
+    try:
+        guarded = step.if_ is not None and not evaluate_guard(step.if_, run.context)
+    except RenderError as exc:
+        return failed(step.id, exc)
+    if guarded:
         waiting = State("waiting", step.id, step_sent_at=run.now)
         return _chain(SkipStep(step.id, "guard false"), _after_skip(run, waiting, step))
     match step:

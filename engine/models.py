@@ -152,8 +152,10 @@ class Enrollment(Base):
 
     ``status``: ``pending`` (enter ``step_id`` at ``due_at``), ``sending`` (its outbox row is
     planned or claimed), ``waiting`` (at ``step_id`` for an event, a task, or the timeout at
-    ``due_at``), ``exited`` (``outcome`` says why). One active outbound enrollment per talent
-    is a partial unique index, so two workers can never enroll the same person twice.
+    ``due_at``), ``error`` (a template failed for this talent at ``step_id``; never due until
+    ``nurture migrate`` retries it), ``exited`` (``outcome`` says why). One active outbound
+    enrollment per talent is a partial unique index, so two workers can never enroll the same
+    person twice (an enrollment in ``error`` is still active: it holds the talent).
     """
 
     __tablename__ = "enrollments"

@@ -33,6 +33,7 @@ from engine.interpreter import (
     SetTags,
     SkipStep,
     State,
+    StepFailed,
     Transition,
     Trigger,
     WaitUntil,
@@ -44,11 +45,11 @@ from engine.stages import change_stage
 from engine.talents import is_suppressed, suppressed
 from engine.timeline import record
 from sequences.document import SequenceDocument
-from sequences.errors import DefinitionError
+from sequences.errors import RenderError
 from sequences.model import EmailStep, SmsStep, WhatsappStep
-from sequences.templates import render_step
+from sequences.templates import inline_label, render_step
 
-log = logging.getLogger("nurture.engine")
+_log = logging.getLogger("nurture.engine")
 
 
 def state_of(enrollment: Enrollment) -> State:
@@ -115,6 +116,26 @@ def _perform(
     now: datetime,
     rt: Runtime | None,
 ) -> Transition:
+    """Carry out the decisions; a template failing for this talent parks this enrollment
+    alone in ``error`` (rendering comes before any row of the message is added)."""
+    try:
+        return _carry_out(session, enrollment, talent, doc, transition, context, now=now, rt=rt)
+    except RenderError as exc:
+        failure = machine.failed(enrollment.step_id or "", exc)
+        return _carry_out(session, enrollment, talent, doc, failure, context, now=now, rt=rt)
+
+
+def _carry_out(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    doc: SequenceDocument,
+    transition: Transition,
+    context: Mapping[str, Any],
+    *,
+    now: datetime,
+    rt: Runtime | None,
+) -> Transition:
     for decision in transition.decisions:
         if isinstance(decision, SendStep):
             return _send(session, enrollment, talent, doc, transition, decision, now=now, rt=rt)
@@ -123,9 +144,37 @@ def _perform(
         if isinstance(decision, CreateTask):
             _apply(session, enrollment, talent, rendered_task(doc, decision, context), now=now)
             continue
+        if isinstance(decision, StepFailed):
+            _record_failure(session, enrollment, talent, doc, decision, now=now)
+            continue
         _apply(session, enrollment, talent, decision, now=now)
     _store(enrollment, transition.state, now)
     return transition
+
+
+def _failure_text(doc: SequenceDocument, failure: StepFailed) -> str:
+    """``step 'intro': templates/intro.md.j2:3:1: template: ...`` (a guard: its sequence)."""
+    guard = inline_label(doc, "if")
+    problems = [
+        replace(p, file=guard) if p.file == "<guard>" else p for p in failure.error.problems
+    ]
+    return f"step {failure.step_id!r}: " + "; ".join(map(str, problems))
+
+
+def _record_failure(
+    session: Session,
+    enrollment: Enrollment,
+    talent: Talent,
+    doc: SequenceDocument,
+    failure: StepFailed,
+    *,
+    now: datetime,
+) -> None:
+    text = _failure_text(doc, failure)
+    _log.info("enrollment %s (talent %s) of %s in error: %s", enrollment.id, talent.id,
+                 enrollment.campaign, text)  # fmt: skip
+    record(session, "error", at=now, talent_id=talent.id, enrollment=enrollment,
+           step_id=failure.step_id, detail=text, data={"error": text})  # fmt: skip
 
 
 def _send(
@@ -397,6 +446,8 @@ def _apply(
             set_tags(session, talent, add, remove)
         case SendStep():
             raise AssertionError("SendStep is performed by _send")
+        case StepFailed():
+            raise AssertionError("StepFailed is recorded by _record_failure")
         case _:
             assert_never(decision)
 
@@ -421,12 +472,9 @@ def rendered_task(
     doc: SequenceDocument, task: CreateTask, context: Mapping[str, Any]
 ) -> CreateTask:
     """The task step's title and body written for this talent, as ``nurture preview`` shows
-    them. A template that fails at run time leaves its source, so the to-do is not lost."""
-    try:
-        shown = render_step(doc, task.step_id, None, context)
-    except DefinitionError as exc:
-        log.warning("task step %s kept unrendered: %s", task.step_id, exc)
-        return task
+    them; a template failing for this talent raises RenderError, as a message's does, and
+    parks the enrollment in ``error`` (:func:`_perform`)."""
+    shown = render_step(doc, task.step_id, None, context)
     return replace(task, title=shown.subject or task.title, body=shown.text or None)
 
 

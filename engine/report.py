@@ -9,6 +9,8 @@
 
 Every figure counts distinct enrollments, so a person opening an email five times is one
 open. Rates are per message sent (``converted`` of the whole campaign: per enrollment).
+Beside the funnel, :func:`errors` counts the enrollments parked in ``error`` now (a
+template failed for that talent) per campaign and step, with the first few to look at.
 Counting happens in SQL, grouped; the rows stay on the database side.
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.models import Engagement
+from engine.models import Engagement, Enrollment, Talent
 
 METRICS = (
     "enrolled",
@@ -170,3 +172,47 @@ def _sort_key(row: FunnelRow, order: dict[tuple[str, str], Any]) -> tuple[Any, .
 
 def campaigns_in(rows: Sequence[FunnelRow]) -> list[str]:
     return sorted({row.campaign for row in rows})
+
+
+@dataclass(frozen=True)
+class StepErrors:
+    """Enrollments of one campaign step in ``error``: how many, and the first few."""
+
+    campaign: str
+    step: str
+    count: int
+    examples: list[tuple[str, str]] = field(default_factory=list)  # (talent, error)
+
+
+def errors(session: Session, campaign: str | None = None, examples: int = 5) -> list[StepErrors]:
+    """The enrollments in ``error`` per campaign and step, each with its talent's error."""
+    counts = select(Enrollment.campaign, Enrollment.step_id, func.count()).where(
+        Enrollment.status == "error"
+    )
+    if campaign is not None:
+        counts = counts.where(Enrollment.campaign == campaign)
+    grouped = session.execute(counts.group_by(Enrollment.campaign, Enrollment.step_id))
+    found = [StepErrors(c, s or "", int(n)) for c, s, n in grouped]
+    for item in sorted(found, key=lambda e: (e.campaign, e.step)):
+        item.examples.extend(_examples(session, item.campaign, item.step, examples))
+    return sorted(found, key=lambda e: (e.campaign, e.step))
+
+
+def _examples(session: Session, campaign: str, step: str, limit: int) -> list[tuple[str, str]]:
+    last_error = (
+        select(Engagement.detail)
+        .where(Engagement.enrollment_id == Enrollment.id, Engagement.kind == "error")
+        .order_by(Engagement.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(func.coalesce(Talent.email, Talent.phone, ""), last_error)
+        .select_from(Enrollment)
+        .join(Talent, Talent.id == Enrollment.talent_id)
+        .where(Enrollment.campaign == campaign, Enrollment.step_id == step)
+        .where(Enrollment.status == "error")
+        .order_by(Enrollment.id)
+        .limit(limit)
+    )
+    return [(who, detail or "") for who, detail in session.execute(query)]

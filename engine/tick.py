@@ -37,6 +37,7 @@ class TickSummary:
     advanced: int = 0
     planned: int = 0
     exited: int = 0
+    errors: int = 0  # enrollments parked in ``error`` by this tick (a template failed)
     in_doubt: int = 0
     dispatch: DispatchReport = field(default_factory=DispatchReport)
     paused: str | None = None
@@ -45,6 +46,7 @@ class TickSummary:
 
     def count(self, moved: Advanced) -> None:
         self.advanced, self.planned, self.exited = moved.advanced, moved.planned, moved.exited
+        self.errors = moved.errors
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

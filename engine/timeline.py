@@ -3,7 +3,8 @@
 Kinds used by the engine (the report counts them per campaign, step and variant):
 entered, planned, sent, delivered, opened, clicked, replied, bounced, failed, opted_out,
 opted_in, unsubscribed, skipped, waited, task_created, task_completed, stage_changed,
-exited (``data.outcome``), in_doubt, reconciled.
+exited (``data.outcome``), in_doubt, reconciled, error (a template failed for this talent:
+``detail`` names the step and the template's file:line).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
     NurtureError                     root: the CLI prints it and exits 1, no traceback
     ├── DefinitionError              sequence/campaign/workspace YAML or template is wrong
     │                                (carries every Problem found, each with file:line:column)
+    │   └── RenderError              a template failed for one talent's data at send time
+    │                                (the engine puts that enrollment alone in ``error``)
     ├── InputError                   other user input is wrong (CSV, unknown talent, bad option)
     ├── ChannelError                 channels.errors: talking to a provider went wrong
     │   ├── ChannelConfigError       bad settings or credentials: pause, keep the queue
@@ -48,6 +50,11 @@ class DefinitionError(NurtureError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class RenderError(DefinitionError):
+    """A template failed for one talent's data (a missing attribute, a filter that raised,
+    a sandbox limit): ``problems`` holds the one located failure."""
 
 
 class InputError(NurtureError):

@@ -28,12 +28,12 @@ from typing import Any
 
 import jinja2
 from jinja2 import StrictUndefined, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
 
 from sequences.document import SequenceDocument, is_template_path
-from sequences.errors import DefinitionError, Problem
+from sequences.errors import Problem, RenderError
 from sequences.markdown import escape, render
 from sequences.model import EmailStep, SmsStep, TaskStep, WhatsappStep
+from sequences.sandbox import BoundedSandbox, bounded_join, sandbox_issues, time_limit
 from sequences.sms import sms_segments
 from sequences.suggest import did_you_mean
 
@@ -79,8 +79,8 @@ class TemplateIssue:
 
 
 @cache
-def _environment(autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+def _environment(autoescape: bool) -> BoundedSandbox:
+    return BoundedSandbox(
         undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=False
     )
 
@@ -91,7 +91,8 @@ def _compiled(source: str, autoescape: bool = False) -> jinja2.Template:
 
 
 def check_template(source: str, *, expression: bool = False) -> list[TemplateIssue]:
-    """Syntax errors, unknown filters and names the context cannot provide, with lines."""
+    """Syntax errors, unknown filters, names the context cannot provide, and what the
+    sandbox refuses or cannot bound, with lines."""
     text = f"{{{{ {source} }}}}" if expression else source
     env = _environment(False)
     try:
@@ -100,7 +101,10 @@ def check_template(source: str, *, expression: bool = False) -> list[TemplateIss
     except jinja2.TemplateSyntaxError as exc:
         return [TemplateIssue(exc.lineno or 1, 1, f"template syntax: {exc.message}")]
     lines = text.splitlines() or [""]
-    return [*_unknown_names(tree, lines), *_unknown_attributes(tree, lines)]
+    refused = [
+        _issue(lines, node.lineno, at, message) for node, at, message in sandbox_issues(tree)
+    ]
+    return [*refused, *_unknown_names(tree, lines), *_unknown_attributes(tree, lines)]
 
 
 def _unknown_names(tree: nodes.Template, lines: list[str]) -> list[TemplateIssue]:
@@ -123,6 +127,8 @@ def _unknown_attributes(tree: nodes.Template, lines: list[str]) -> list[Template
         attribute = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
         if not (isinstance(owner, nodes.Name) and owner.name in free and attribute):
             continue
+        if attribute.startswith("_"):
+            continue  # the sandbox check says it better
         known = CONTEXT.get(owner.name, frozenset())
         if known and attribute not in known:
             hint = did_you_mean(attribute, known)
@@ -144,12 +150,13 @@ def _issue(lines: list[str], lineno: int, text: str, message: str) -> TemplateIs
 def render_step(
     doc: SequenceDocument, step_id: str, variant_id: str | None, context: Mapping[str, Any]
 ) -> RenderedMessage:
-    """Render one step (and variant) for ``context``; DefinitionError when a template fails."""
+    """Render one step (and variant) for ``context``; RenderError when a template fails."""
     step = doc.sequence.step(step_id)
     context = {**context, "step": {"id": step.id, "channel": step.channel}}
     if isinstance(step, TaskStep):
         body = _render(doc, step.body, context) if step.body else ""
-        return RenderedMessage(_render(doc, step.title, context).strip(), body)
+        title = _render(doc, step.title, context, field="title")
+        return RenderedMessage(title.strip(), body)
     subject, body = _variant_texts(step, variant_id)
     if isinstance(step, EmailStep):
         return _email(doc, subject, body, context)
@@ -173,7 +180,7 @@ def _variant_texts(
 def _email(
     doc: SequenceDocument, subject: str | None, body: str, context: Mapping[str, Any]
 ) -> RenderedMessage:
-    title = " ".join(_render(doc, subject, context).split()) if subject else None
+    title = " ".join(_render(doc, subject, context, field="subject").split()) if subject else None
     if re.search(r"\.html(\.j2)?$", body) and is_template_path(body):
         page = _render(doc, body, context, autoescape=True)
         return RenderedMessage(title, _html_text(page), page)
@@ -182,14 +189,34 @@ def _email(
 
 
 def _render(
-    doc: SequenceDocument, text: str, context: Mapping[str, Any], *, autoescape: bool = False
+    doc: SequenceDocument,
+    text: str,
+    context: Mapping[str, Any],
+    *,
+    autoescape: bool = False,
+    field: str = "body",
 ) -> str:
     try:
-        return _compiled(doc.source(text), autoescape).render(context).strip()
-    except jinja2.TemplateError as exc:
-        file = text if is_template_path(text) else doc.path
+        with time_limit():
+            template = _compiled(doc.source(text), autoescape)
+            return bounded_join(template.generate(context)).strip()
+    except Exception as exc:  # whatever a filter raises on one talent's value
+        file = text if is_template_path(text) else inline_label(doc, field)
         line = getattr(exc, "lineno", None) or _template_line(exc)
-        raise DefinitionError([Problem(file, line, 1, f"template: {exc}")]) from exc
+        raise RenderError([Problem(file, line, 1, f"template: {_reason(exc)}")]) from exc
+
+
+def inline_label(doc: SequenceDocument, field: str) -> str:
+    """Where an inline template is, for a message: its file, or its sequence once stored."""
+    if doc.path != SequenceDocument.path:
+        return doc.path
+    return f"sequence {doc.sequence.sequence!r} inline {field}"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, jinja2.TemplateError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _template_line(exc: BaseException) -> int:
@@ -274,6 +301,7 @@ def sample_context() -> dict[str, Any]:
 def evaluate_guard(expression: str, context: Mapping[str, Any]) -> bool:
     """The truth of a step's ``if`` guard (a Jinja expression) for ``context``."""
     try:
-        return bool(_environment(False).compile_expression(expression)(**context))
-    except jinja2.TemplateError as exc:
-        raise DefinitionError([Problem("<guard>", 1, 1, f"if {expression!r}: {exc}")]) from exc
+        with time_limit():
+            return bool(_environment(False).compile_expression(expression)(**context))
+    except Exception as exc:  # whatever a filter raises on one talent's value
+        raise RenderError([Problem("<guard>", 1, 1, f"if {expression!r}: {_reason(exc)}")]) from exc

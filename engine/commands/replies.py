@@ -15,7 +15,16 @@ from sqlalchemy.orm import Session
 
 from engine.models import Enrollment
 from engine.replies import RuleClassifier, evaluate, load_phrases, parse_samples
-from engine.report import ALL, LABELS, METRICS, FunnelRow, campaigns_in, funnel
+from engine.report import (
+    ALL,
+    LABELS,
+    METRICS,
+    FunnelRow,
+    StepErrors,
+    campaigns_in,
+    errors,
+    funnel,
+)
 from sequences.errors import InputError
 from sequences.suggest import did_you_mean
 
@@ -97,6 +106,7 @@ def report_command(
         rows = funnel(session, campaign)
         if campaign is not None and not rows:
             _check_campaign(session, campaign)
+        stuck = errors(session, campaign)
     console: Console = ctx.obj.console
     if output == "json":
         console.print_json(data=[row.as_dict() for row in rows])
@@ -106,6 +116,26 @@ def report_command(
         console.print("nothing recorded yet: run a campaign first (nurture run CAMPAIGN)")
     for name in campaigns_in(rows) if output == "table" else ():
         console.print(funnel_table([row for row in rows if row.campaign == name], name))
+        _print_errors(console, [item for item in stuck if item.campaign == name])
+
+
+def _print_errors(console: Console, stuck: list[StepErrors]) -> None:
+    """Enrollments in error, per step: a template failed for these talents."""
+    if not stuck:
+        return
+    total = sum(item.count for item in stuck)
+    campaign = stuck[0].campaign
+    console.print(f"[yellow]in error: {total} enrollment(s)[/] (a template failed for them)")
+    for item in stuck:
+        console.print(f"  step {item.step}: {item.count}")
+        for who, error in item.examples:
+            console.print(f"    {who}: {error}", markup=False, highlight=False)
+    console.print(
+        f"  see one: nurture talents show EMAIL; after fixing the template or the data:"
+        f" nurture migrate {campaign}",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _check_campaign(session: Session, campaign: str) -> None:

@@ -105,6 +105,11 @@ def _print_summary(console: Console, summary: dict[str, Any], *, as_json: bool) 
         f"{sent['deferred']}, retried {sent['retried']}, failed {sent['failed']}, cancelled "
         f"{sent['cancelled']}, in doubt {summary['in_doubt'] + sent['in_doubt']}"
     )
+    if summary.get("errors"):
+        console.print(
+            f"[yellow]warning:[/] {summary['errors']} enrollment(s) of {summary['campaign']} in"
+            " error (a template failed for that talent; the others went on): see nurture report"
+        )
     if summary["paused"]:
         console.print(f"[red]paused:[/] {summary['paused']}")
     if summary["preview"]:
@@ -171,7 +176,8 @@ def migrate(
     campaign: Annotated[str, typer.Argument(help="Campaign id.")],
     now: NowOption = None,
 ) -> None:
-    """Move in-flight enrollments to the sequence's current version where their step exists."""
+    """Move in-flight enrollments to the sequence's current version where their step exists,
+    and retry enrollments in error (after fixing the template or the talent's data)."""
     from engine.enrollments import migrate as migrate_enrollments
 
     rt = Runtime.load(ctx.obj.config)
@@ -180,6 +186,8 @@ def migrate(
         result = migrate_enrollments(session, rt.workspace, campaign, now=clock_from_option(now)())
     console: Console = ctx.obj.console
     console.print(f"moved {result.moved} enrollment(s) to the current version")
+    if result.retried:
+        console.print(f"retried {result.retried} enrollment(s) in error: the next tick sends them")
     for enrollment_id, why in result.kept:
         console.print(f"kept enrollment {enrollment_id} on its version: {why}")
 

@@ -131,3 +131,20 @@ def test_a_goto_loop_of_skipped_steps_ends() -> None:
     )  # fmt: skip
     transition = advance(looping, start(looping, now=NOW), {}, Due(), now=NOW, calendar=ALWAYS)
     assert transition.state.outcome == "loop"
+
+
+class _Unreadable:
+    def __bool__(self) -> bool:
+        raise ValueError("this value cannot be read")
+
+
+def test_a_guard_failing_on_this_talents_data_parks_the_enrollment_in_error() -> None:
+    from engine.interpreter import StepFailed
+
+    waiting = State("waiting", "intro", due_at=NOW, step_sent_at=NOW - timedelta(days=3))
+    transition = step(waiting, Due(), talent={"phone": _Unreadable()})
+    failure = transition.decisions[-1]
+    assert isinstance(failure, StepFailed) and failure.step_id == "sms"
+    assert "ValueError: this value cannot be read" in str(failure.error)
+    assert transition.state == State("error", "sms")
+    assert step(transition.state, Due(), now=NOW + timedelta(days=9)).decisions == ()

@@ -9,6 +9,7 @@ import pytest
 from engine.interpreter import CreateTask
 from engine.progress import rendered_task
 from sequences import SequenceDocument, load_sequence, sample_context
+from sequences.errors import RenderError
 
 SEQUENCE = """\
 sequence: calls
@@ -39,10 +40,9 @@ def test_title_and_body_are_rendered_with_the_campaign_context(doc: SequenceDocu
     assert (task.title, task.body) == (f"Call {name} (STAFF)", "Charlotte for Acme Robotics")
 
 
-def test_a_template_failing_at_run_time_keeps_its_source(
-    doc: SequenceDocument, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_template_failing_for_this_talent_is_a_render_error(doc: SequenceDocument) -> None:
+    """As for a message: the enrollment is parked in error, never a raw ``{{ }}`` to-do."""
     context = sample_context()
     context["talent"] = {**context["talent"], "attributes": {}}  # no level: undefined
-    assert rendered_task(doc, _raw(doc), context) == _raw(doc)
-    assert "task step call kept unrendered" in caplog.text
+    with pytest.raises(RenderError, match="level"):
+        rendered_task(doc, _raw(doc), context)
