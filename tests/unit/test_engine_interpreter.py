@@ -25,6 +25,7 @@ from engine.interpreter import (
     match_branch,
     start,
 )
+from sequences.graph import edges
 from sequences.model import Sequence
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # Monday
@@ -131,3 +132,32 @@ def test_a_goto_loop_of_skipped_steps_ends() -> None:
     )  # fmt: skip
     transition = advance(looping, start(looping, now=NOW), {}, Due(), now=NOW, calendar=ALWAYS)
     assert transition.state.outcome == "loop"
+
+
+@pytest.mark.parametrize(
+    "branches",
+    [
+        [{"goto": "d"}, {"after": "1 days", "goto": "c"}],
+        [{"when": "replied", "exit": "replied"}, {"after": "1 days", "goto": "d"}],
+        [{"after": "1 days", "exit": "gone"}],
+        [{"after": "1 days", "set": {"stage": "engaged"}}],
+        [{"when": "replied", "goto": "d"}],
+        [],
+    ],
+)
+def test_the_graph_draws_a_skip_where_the_interpreter_goes(branches: list[Any]) -> None:
+    steps = [
+        {"id": id_, "channel": "email", "subject": "s", "body": "b"} for id_ in ("a", "c", "d")
+    ]
+    guarded = {"id": "b", "channel": "sms", "if": "talent.phone", "body": "b", "on": branches}
+    sequence = Sequence.model_validate({"sequence": "s", "steps": [steps[0], guarded, *steps[1:]]})
+    done = advance(
+        sequence, start(sequence, "b", now=NOW), {"talent": {}}, Due(), now=NOW, calendar=ALWAYS
+    )
+    went = next(
+        d.step_id if isinstance(d, SendStep) else f"exit:{d.outcome}"
+        for d in done.decisions
+        if isinstance(d, SendStep | Exit)
+    )
+    drawn = [edge.target for edge in edges(sequence) if edge.source == "b" and edge.dashed]
+    assert drawn == [went]
