@@ -34,7 +34,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_constraint("uq_outbox_enrollment_step_pass", type_="unique")
-        batch_op.create_unique_constraint(
-            "uq_outbox_enrollment_step", ["enrollment_id", "step_id"]
-        )
+        batch_op.create_unique_constraint("uq_outbox_enrollment_step", ["enrollment_id", "step_id"])
         batch_op.drop_column("pass_number")
