@@ -126,14 +126,9 @@ def check_workspace_settings(root: Path) -> tuple[WorkspaceSettings, list[Proble
 
 
 def sequence_ids(root: Path) -> list[str]:
-    """The ids the sequence files of ``root`` declare, read without validating them."""
-    ids = []
-    for path in definition_files(root, "sequences"):
-        source, _ = parse_yaml(path.read_text(encoding="utf-8"), str(path))
-        value = source.get(("sequence",)) if source else None
-        if isinstance(value, str):
-            ids.append(value)
-    return ids
+    """The ids the sequence files of ``root`` declare, read without validating them (a
+    misspelt ``sequnce:`` key read as meant)."""
+    return [found for path in definition_files(root, "sequences") for found in _declared_id(path)]
 
 
 def definition_files(root: Path, folder: str) -> list[Path]:
