@@ -112,7 +112,7 @@ def _typos(model: type[BaseModel], data: Any, errors: list[ErrorDetails]) -> lis
             key = str(error["loc"][-1])
             mapping = path[:-1] if path[-1:] == (key,) else path
             typos.append(_Typo(mapping, key, _closest(key, _keys(owner))))
-        elif error["type"] == "union_tag_not_found":
+        elif error["type"] in ("union_tag_not_found", "union_tag_invalid"):
             value = _at(data, path)
             known = _union_keys(annotation)
             if isinstance(value, dict) and known:

@@ -54,7 +54,7 @@ def test_every_mistake_in_every_file_at_once(ws: Workspace) -> None:
         "    on: [{after: 7 dayz, goto: weekly}]\n"
         "  - id: nudge\n"
         "    channel: pigeon\n"
-        "    body: Coo\n",
+        "    bdy: Coo\n",
     )
     ws.write("campaigns/digest.yaml", CAMPAIGN.format(campaign="digest", sequence="digets"))
     errors = _errors(ws)
@@ -63,6 +63,7 @@ def test_every_mistake_in_every_file_at_once(ws: Workspace) -> None:
         "sequences/digest.yaml:5:5: unknown key 'subjet'; did you mean 'subject'?",
         "sequences/digest.yaml:7:18: invalid duration '7 dayz'",
         "sequences/digest.yaml:9:14: unknown channel 'pigeon'",
+        "sequences/digest.yaml:10:5: unknown key 'bdy'; did you mean 'body'?",
         "sequences/news.yaml:1:1: unknown key 'sequnce'; did you mean 'sequence'?",
         "sequences/news.yaml:4:5: unknown key 'chanel'; did you mean 'channel'?",
     ):
