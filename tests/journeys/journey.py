@@ -93,3 +93,16 @@ def init(tmp_path: Path, env: dict[str, str]) -> Workspace:
     root = tmp_path / "workspace"
     subprocess.run([str(NURTURE), "init", str(root)], env=env, check=True, capture_output=True)
     return Workspace(root, env)
+
+
+def rows(ws: Workspace, sql: str) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` reads from the workspace's database (its SQLite file by default)."""
+    import sqlalchemy as sa
+
+    url = ws.env.get("NURTURE_DATABASE_URL") or f"sqlite:///{ws.root / 'nurture.db'}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()

@@ -3,8 +3,7 @@ where the interpreter sends it (its plain branch, else its first ``after``)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from journey import Workspace
+from journey import Workspace, rows
 
 OUTREACH = """\
 sequence: outreach
@@ -59,8 +58,4 @@ def test_graph_draws_a_skipped_step_going_where_the_engine_goes(ws: Workspace) -
     ws.nurture("talents", "import", "people.csv")
     for day in ("2026-03-02", "2026-03-05"):
         ws.nurture("run", "outreach", "--now", f"{day}T09:00:00+00:00", "--no-prefect")
-    engine = sa.create_engine(f"sqlite:///{ws.root / 'nurture.db'}")
-    with engine.connect() as connection:
-        steps = connection.execute(sa.text("SELECT step_id FROM outbox ORDER BY id")).scalars()
-        assert list(steps) == ["intro", "breakup"]
-    engine.dispose()
+    assert rows(ws, "SELECT step_id FROM outbox ORDER BY id") == [("intro",), ("breakup",)]

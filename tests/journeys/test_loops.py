@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlalchemy as sa
-from journey import Workspace
+from journey import Workspace, rows
 
 WEEKLY = """\
 sequence: weekly-digest
@@ -47,14 +46,7 @@ def _setup(ws: Workspace, sequence: str, name: str, campaign: str) -> None:
 
 def _outbox(ws: Workspace) -> list[tuple[str, int, str]]:
     """``(step, pass, status)`` of every outbox row, in planning order."""
-    url = ws.env.get("NURTURE_DATABASE_URL") or f"sqlite:///{ws.root / 'nurture.db'}"
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            query = "SELECT step_id, pass_number, status FROM outbox ORDER BY id"
-            return [tuple(row) for row in connection.execute(sa.text(query))]
-    finally:
-        engine.dispose()
+    return rows(ws, "SELECT step_id, pass_number, status FROM outbox ORDER BY id")
 
 
 def _messages(ws: Workspace) -> list[Path]:
@@ -86,8 +78,8 @@ def test_a_loop_through_two_steps_comes_back_after_its_wait(ws: Workspace) -> No
     _setup(ws, looped, "weekly-digest", "digest")
     for day in ("2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23"):
         ws.nurture("run", "digest", "--now", f"{day}T09:00:00+00:00", "--no-prefect")
-    rows = _outbox(ws)
-    assert [(step, n) for step, n, _ in rows] == [
+    planned = _outbox(ws)
+    assert [(step, n) for step, n, _ in planned] == [
         ("digest", 1), ("reminder", 1), ("digest", 2), ("reminder", 2)
     ]  # fmt: skip
 
