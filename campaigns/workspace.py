@@ -19,10 +19,10 @@ from campaigns.model import Campaign
 from sequences.document import SequenceDocument
 from sequences.errors import DefinitionError, Problem
 from sequences.loader import check_sequence_file
-from sequences.model import Duration, DurationField, SmsStep, WhatsappStep
+from sequences.model import Duration, DurationField, Sequence, SmsStep, WhatsappStep
 from sequences.source import Source, parse_yaml, sorted_problems
 from sequences.suggest import did_you_mean
-from sequences.validation import validate
+from sequences.validation import corrected, validate
 from sequences.zones import check_timezone
 
 SETTINGS_FILE = "nurture.yaml"
@@ -103,9 +103,9 @@ def check_workspace(root: Path) -> tuple[Workspace | None, list[Problem]]:
     if not root.is_dir():
         return None, [Problem(str(root), 1, 1, "workspace folder not found")]
     settings, problems = check_workspace_settings(root)
-    sequences, files, found = _sequences(root, settings)
+    sequences, files, broken, found = _sequences(root, settings)
     problems += found
-    campaigns, found = _campaigns(root, sequences, files)
+    campaigns, found = _campaigns(root, sequences, files, broken)
     problems += found
     if any(problem.severity == "error" for problem in problems):
         return None, sorted_problems(problems)
@@ -126,14 +126,9 @@ def check_workspace_settings(root: Path) -> tuple[WorkspaceSettings, list[Proble
 
 
 def sequence_ids(root: Path) -> list[str]:
-    """The ids the sequence files of ``root`` declare, read without validating them."""
-    ids = []
-    for path in definition_files(root, "sequences"):
-        source, _ = parse_yaml(path.read_text(encoding="utf-8"), str(path))
-        value = source.get(("sequence",)) if source else None
-        if isinstance(value, str):
-            ids.append(value)
-    return ids
+    """The ids the sequence files of ``root`` declare, read without validating them (a
+    misspelt ``sequnce:`` key read as meant)."""
+    return [found for path in definition_files(root, "sequences") for found in _declared_id(path)]
 
 
 def definition_files(root: Path, folder: str) -> list[Path]:
@@ -143,15 +138,19 @@ def definition_files(root: Path, folder: str) -> list[Path]:
 
 def _sequences(
     root: Path, settings: WorkspaceSettings
-) -> tuple[dict[str, SequenceDocument], dict[str, str], list[Problem]]:
+) -> tuple[dict[str, SequenceDocument], dict[str, str], set[str], list[Problem]]:
+    """The documents by id, their files, the ids of the files too broken to load (the
+    declared id, else the file's name) and every problem."""
     documents: dict[str, SequenceDocument] = {}
     files: dict[str, str] = {}
+    broken: set[str] = set()
     problems: list[Problem] = []
     limit = settings.sms_segment_limit
     for path in definition_files(root, "sequences"):
         document, found = check_sequence_file(path, root, sms_segment_limit=limit)
         problems += found
         if document is None:
+            broken |= {path.stem, *_declared_id(path)}
             continue
         sequence_id = document.sequence.sequence
         if sequence_id in documents:
@@ -162,7 +161,7 @@ def _sequences(
             continue
         documents[sequence_id] = document
         files[f"sequence:{sequence_id}"] = str(path)
-    return documents, files, problems
+    return documents, files, broken, problems
 
 
 def _id_position(path: Path) -> tuple[int, int]:
@@ -170,8 +169,21 @@ def _id_position(path: Path) -> tuple[int, int]:
     return source.at(("sequence",)) if source else (1, 1)
 
 
+def _declared_id(path: Path) -> list[str]:
+    try:
+        source, _ = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError):
+        return []
+    data = corrected(Sequence, source.data) if source else None
+    value = data.get("sequence") if isinstance(data, dict) else None
+    return [value] if isinstance(value, str) else []
+
+
 def _campaigns(
-    root: Path, sequences: Mapping[str, SequenceDocument], files: dict[str, str]
+    root: Path,
+    sequences: Mapping[str, SequenceDocument],
+    files: dict[str, str],
+    broken: set[str],
 ) -> tuple[dict[str, Campaign], list[Problem]]:
     campaigns: dict[str, Campaign] = {}
     problems: list[Problem] = []
@@ -185,7 +197,8 @@ def _campaigns(
             message = f"campaign id {campaign.campaign!r} is already used by {other}"
             problems.append(source.problem(("campaign",), message))
             continue
-        problems += _references(campaign, source, sequences)
+        if campaign.sequence not in broken:  # a broken sequence reports its own errors
+            problems += _references(campaign, source, sequences)
         campaigns[campaign.campaign] = campaign
         files[f"campaign:{campaign.campaign}"] = str(path)
     return campaigns, problems

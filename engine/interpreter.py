@@ -9,7 +9,8 @@ and ``nurture migrate`` set it ``pending`` again), ``exited``.
 Rules, in the order they apply:
 - Entering a step whose ``if`` guard is false skips it (``Skip``); a skipped step then
   takes its next branch, else its first ``after`` branch at once (no waiting), else falls
-  through to the step written after it, else exits ``completed``.
+  through to the step written after it, else exits ``completed`` (``sequences.flow``
+  holds these choices, shared with the graph and the checks).
 - A message step plans a ``Send`` for the next opening of the send window; once sent,
   its ``after`` timeouts count from the actual send time. A step with a plain next branch
   (no ``when``/``after``) moves on as soon as it is sent; a step with no branch falls
@@ -30,6 +31,7 @@ from typing import Any, Literal, assert_never
 
 from engine.calendar import SendCalendar
 from sequences.errors import RenderError
+from sequences.flow import done_branch, holds, skip_branch
 from sequences.model import (
     EmailStep,
     EventBranch,
@@ -180,6 +182,18 @@ class _Run:
     budget: int
 
 
+@dataclass(frozen=True)
+class _Enter:
+    """Enter ``step_id`` next, after ``decisions``: followed by the loop of ``_settle``, so a
+    chain of skipped steps, however long, never deepens the stack."""
+
+    step_id: str
+    decisions: tuple[Decision, ...] = ()
+
+
+_Move = Transition | _Enter
+
+
 def start(sequence: Sequence, step_id: str | None = None, *, now: datetime) -> State:
     """The state of a new enrollment: due at once on its first step."""
     return State("pending", step_id or sequence.steps[0].id, due_at=now)
@@ -198,7 +212,10 @@ def advance(
     run = _Run(sequence, context, now, calendar, budget=2 * len(sequence.steps) + 4)
     if state.status == "exited" or state.step_id is None:
         return Transition(state)
-    step = sequence.step(state.step_id)
+    return _settle(run, _react(run, state, sequence.step(state.step_id), trigger))
+
+
+def _react(run: _Run, state: State, step: AnyStep, trigger: Trigger) -> _Move:
     match trigger:
         case Due():
             return _on_due(run, state, step)
@@ -216,20 +233,36 @@ def advance(
             assert_never(trigger)
 
 
-def _chain(first: Decision | tuple[Decision, ...], then: Transition) -> Transition:
+def _settle(run: _Run, move: _Move) -> Transition:
+    """Enter step after step until one sends, waits or exits (or the budget runs out)."""
+    decisions: list[Decision] = []
+    for _ in range(run.budget):
+        if isinstance(move, Transition):
+            break
+        decisions += move.decisions
+        move = _enter(run, move.step_id)
+    if isinstance(move, _Enter):
+        exited = State("exited", move.step_id, outcome="loop")
+        return Transition(exited, (*decisions, *move.decisions, Exit("loop")))
+    return Transition(move.state, (*decisions, *move.decisions))
+
+
+def _chain(first: Decision | tuple[Decision, ...], then: _Move) -> _Move:
     head = first if isinstance(first, tuple) else (first,)
+    if isinstance(then, _Enter):
+        return _Enter(then.step_id, head + then.decisions)
     return Transition(then.state, head + then.decisions)
 
 
-def _on_due(run: _Run, state: State, step: AnyStep) -> Transition:
+def _on_due(run: _Run, state: State, step: AnyStep) -> _Move:
     if state.due_at is None or state.due_at > run.now:
         return Transition(state)
     if state.status == "pending":
-        return _enter(run, step.id)
+        return _Enter(step.id)
     if state.status != "waiting":
         return Transition(state)
     if state.wait_goto is not None:
-        return _chain(Goto(state.wait_goto, "wait over"), _enter(run, state.wait_goto))
+        return _Enter(state.wait_goto, (Goto(state.wait_goto, "wait over"),))
     branch = _due_timeout(run, state, step)
     return Transition(state) if branch is None else _take(run, state, branch, "timeout")
 
@@ -254,10 +287,7 @@ def _next_timeout(run: _Run, since: datetime, step: AnyStep) -> datetime | None:
     return min(deadlines) if deadlines else None
 
 
-def _enter(run: _Run, step_id: str) -> Transition:
-    if run.budget <= 0:
-        return Transition(State("exited", step_id, outcome="loop"), (Exit("loop"),))
-    run = replace(run, budget=run.budget - 1)
+def _enter(run: _Run, step_id: str) -> _Move:
     step = run.sequence.step(step_id)
     try:
         guarded = step.if_ is not None and not evaluate_guard(step.if_, run.context)
@@ -280,33 +310,29 @@ def _enter(run: _Run, step_id: str) -> Transition:
             assert_never(step)
 
 
-def _after_send(run: _Run, state: State, step: AnyStep) -> Transition:
+def _after_send(run: _Run, state: State, step: AnyStep) -> _Move:
     sent_at = state.step_sent_at or run.now
-    nexts = [branch for branch in step.on if isinstance(branch, NextBranch)]
-    if nexts:
-        return _take(run, state, nexts[0], "sent")
-    if any(isinstance(branch, TimeoutBranch | EventBranch) for branch in step.on):
+    if (branch := done_branch(step)) is not None:
+        return _take(run, state, branch, "sent")
+    if holds(step):
         timeout = _next_timeout(run, sent_at, step)
         return Transition(State("waiting", step.id, due_at=timeout, step_sent_at=sent_at))
     return _fall_through(run, step)
 
 
-def _after_skip(run: _Run, state: State, step: AnyStep) -> Transition:
-    for kind in (NextBranch, TimeoutBranch):
-        branches = [branch for branch in step.on if isinstance(branch, kind)]
-        if branches:
-            return _take(run, state, branches[0], "skipped")
-    return _fall_through(run, step)
+def _after_skip(run: _Run, state: State, step: AnyStep) -> _Move:
+    branch = skip_branch(step)
+    return _fall_through(run, step) if branch is None else _take(run, state, branch, "skipped")
 
 
-def _fall_through(run: _Run, step: AnyStep) -> Transition:
+def _fall_through(run: _Run, step: AnyStep) -> _Move:
     following = run.sequence.next_step_id(step.id)
     if following is None:
         return Transition(State("exited", step.id, outcome="completed"), (Exit("completed"),))
-    return _chain(Goto(following, "next step"), _enter(run, following))
+    return _Enter(following, (Goto(following, "next step"),))
 
 
-def _on_event(run: _Run, state: State, step: AnyStep, name: str) -> Transition:
+def _on_event(run: _Run, state: State, step: AnyStep, name: str) -> _Move:
     branch = match_branch(step, name)
     if branch is not None:
         return _take(run, state, branch, name)
@@ -328,7 +354,7 @@ def match_branch(step: AnyStep, name: str) -> EventBranch | None:
     return None
 
 
-def _take(run: _Run, state: State, branch: AnyBranch, reason: str) -> Transition:
+def _take(run: _Run, state: State, branch: AnyBranch, reason: str) -> _Move:
     effects: list[Decision] = []
     if branch.set is not None and branch.set.stage is not None:
         effects.append(SetStage(branch.set.stage))
@@ -339,7 +365,7 @@ def _take(run: _Run, state: State, branch: AnyBranch, reason: str) -> Transition
         waiting = State("waiting", state.step_id, due_at=until, wait_goto=branch.goto)
         return Transition(waiting, (*effects, WaitUntil(until, branch.goto, reason)))
     if branch.goto is not None:
-        return _chain((*effects, Goto(branch.goto, reason)), _enter(run, branch.goto))
+        return _Enter(branch.goto, (*effects, Goto(branch.goto, reason)))
     if branch.exit is not None:
         exited = replace(state, status="exited", outcome=branch.exit, due_at=None)
         return Transition(exited, (*effects, Exit(branch.exit)))

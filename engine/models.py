@@ -202,12 +202,15 @@ class OutboxMessage(Base):
 
     ``status``: planned -> claimed -> sent | failed | in_doubt | cancelled. A claim carries a
     lease; a claim whose lease expired becomes ``in_doubt`` and is never re-sent by itself.
-    ``(enrollment_id, step_id)`` is unique: a step is planned once per enrollment.
+    ``(enrollment_id, step_id, pass_number)`` is unique: a step is planned once per pass of
+    the enrollment through it (a sequence may loop back to a step through a wait).
     """
 
     __tablename__ = "outbox"
     __table_args__ = (
-        UniqueConstraint("enrollment_id", "step_id", name="uq_outbox_enrollment_step"),
+        UniqueConstraint(
+            "enrollment_id", "step_id", "pass_number", name="uq_outbox_enrollment_step_pass"
+        ),
         Index("ix_outbox_due", "campaign", "status", "due_at", "id"),  # claim order: no sort
         Index("ix_outbox_sender_window", "sender", "claimed_at", "status", "domain"),
         Index("ix_outbox_talent_claimed", "talent_id", "claimed_at"),
@@ -220,6 +223,7 @@ class OutboxMessage(Base):
     talent_id: Mapped[int] = mapped_column(ForeignKey("talents.id", ondelete="CASCADE"))
     campaign: Mapped[str] = mapped_column(String(100))
     step_id: Mapped[str] = mapped_column(String(100))
+    pass_number: Mapped[int] = mapped_column(default=1, server_default="1")
     variant: Mapped[str | None] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(16))
     to: Mapped[str] = mapped_column(String(320))

@@ -44,10 +44,11 @@ def sender_address(campaign: Campaign, channel: str) -> str:
 def _thread(session: Session, enrollment: Enrollment, step: MessageStep) -> OutboxMessage | None:
     if not isinstance(step, EmailStep) or step.thread is None:
         return None
-    return session.scalar(
-        select(OutboxMessage).where(
-            OutboxMessage.enrollment_id == enrollment.id, OutboxMessage.step_id == step.thread
-        )
+    return session.scalar(  # the latest pass of the thread's step, when the sequence loops
+        select(OutboxMessage)
+        .where(OutboxMessage.enrollment_id == enrollment.id, OutboxMessage.step_id == step.thread)
+        .order_by(OutboxMessage.pass_number.desc())
+        .limit(1)
     )
 
 
@@ -76,9 +77,11 @@ def plan_message(
     *,
     due_at: datetime,
     now: datetime,
+    pass_number: int = 1,
 ) -> dict[str, Any]:
     """Render ``step`` for ``talent`` and add its outbox row (status ``planned``): at once,
-    or with the rest of the batch inside :func:`engine.timeline.batched`."""
+    or with the rest of the batch inside :func:`engine.timeline.batched`. ``pass_number``
+    counts the enrollment's passes through the step (a sequence may loop through a wait)."""
     campaign = rt.campaign(enrollment.campaign)
     variant = choose_variant(step, f"{enrollment.campaign}:{talent.id}") if step.variants else None
     message_id = uuid.uuid4().hex
@@ -92,7 +95,8 @@ def plan_message(
     email = step.channel == "email"
     row = {
         "message_id": message_id, "enrollment_id": enrollment.id, "talent_id": talent.id,
-        "campaign": enrollment.campaign, "step_id": step.id, "variant": variant,
+        "campaign": enrollment.campaign, "step_id": step.id, "pass_number": pass_number,
+        "variant": variant,
         "channel": step.channel, "to": to,
         "domain": to.rpartition("@")[2].lower() if email else None,
         "sender": sender_address(campaign, step.channel), "sender_name": campaign.sender.name,

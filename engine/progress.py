@@ -16,12 +16,12 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any, assert_never, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.workspace import Workspace
 from engine import interpreter as machine
-from engine.calendar import calendar_for
+from engine.calendar import SendCalendar, calendar_for
 from engine.db import among, execute_many
 from engine.interpreter import (
     CreateTask,
@@ -99,10 +99,25 @@ def step_enrollment(
     doc = doc or load_document(session, enrollment.content_hash)
     calendar = calendar_for(doc.sequence.settings, talent.timezone)
     context = _context(rt, enrollment, talent, workspace)
-    transition = machine.advance(
-        doc.sequence, state_of(enrollment), context, trigger, now=now, calendar=calendar
-    )
-    return _perform(session, enrollment, talent, doc, transition, context, now=now, rt=rt)
+    feed = partial(_advance, doc, enrollment, context, now=now, calendar=calendar)
+    return _perform(session, enrollment, talent, doc, feed(trigger), feed, context, now=now, rt=rt)
+
+
+_Feed = Callable[[Trigger], Transition]
+
+
+def _advance(
+    doc: SequenceDocument,
+    enrollment: Enrollment,
+    context: Mapping[str, Any],
+    trigger: Trigger,
+    *,
+    now: datetime,
+    calendar: SendCalendar,
+) -> Transition:
+    """The interpreter run on the enrollment's current state."""
+    state = state_of(enrollment)
+    return machine.advance(doc.sequence, state, context, trigger, now=now, calendar=calendar)
 
 
 def _perform(
@@ -111,18 +126,29 @@ def _perform(
     talent: Talent,
     doc: SequenceDocument,
     transition: Transition,
+    feed: _Feed,
     context: Mapping[str, Any],
     *,
     now: datetime,
     rt: Runtime | None,
 ) -> Transition:
-    """Carry out the decisions; a template failing for this talent parks this enrollment
-    alone in ``error`` (rendering comes before any row of the message is added)."""
-    try:
-        return _carry_out(session, enrollment, talent, doc, transition, context, now=now, rt=rt)
-    except RenderError as exc:
-        failure = machine.failed(enrollment.step_id or "", exc)
-        return _carry_out(session, enrollment, talent, doc, failure, context, now=now, rt=rt)
+    """Carry out ``transition``; a message that cannot go is fed back to the interpreter as
+    ``NotSent``, in a loop rather than a recursion: a chain of a thousand steps the talent
+    cannot get (no phone for any SMS) moves on without deepening the stack. A template
+    failing for this talent parks this enrollment alone in ``error`` (rendering comes
+    before any row of the message is added)."""
+    while True:
+        try:
+            reason = _carry_out(session, enrollment, talent, doc, transition, context, now=now,
+                                rt=rt)  # fmt: skip
+        except RenderError as exc:
+            transition = machine.failed(enrollment.step_id or "", exc)
+            continue
+        if reason is None:
+            return transition
+        if reason in HARD_STOPS:
+            return _stop(session, enrollment, talent, reason, now=now)
+        transition = feed(machine.NotSent(reason))
 
 
 def _carry_out(
@@ -135,7 +161,8 @@ def _carry_out(
     *,
     now: datetime,
     rt: Runtime | None,
-) -> Transition:
+) -> str | None:
+    """Perform the decisions; why the message they end with cannot go, or None."""
     for decision in transition.decisions:
         if isinstance(decision, SendStep):
             return _send(session, enrollment, talent, doc, transition, decision, now=now, rt=rt)
@@ -149,7 +176,7 @@ def _carry_out(
             continue
         _apply(session, enrollment, talent, decision, now=now)
     _store(enrollment, transition.state, now)
-    return transition
+    return None
 
 
 def _failure_text(doc: SequenceDocument, failure: StepFailed) -> str:
@@ -187,26 +214,24 @@ def _send(
     *,
     now: datetime,
     rt: Runtime | None,
-) -> Transition:
-    """The last decision of a chain: plan the message, or report why it cannot go."""
+) -> str | None:
+    """The last decision of a chain: plan the message, or say why it cannot go."""
+    _store(enrollment, transition.state, now)
     if (reason := unreachable(session, talent, send.channel)) is not None:
-        _store(enrollment, transition.state, now)
-        return not_sent(session, enrollment, talent, reason, now=now, rt=rt)
+        return reason
     if rt is None or enrollment.campaign not in rt.workspace.campaigns:
         _store(enrollment, State("pending", send.step_id, due_at=now), now)
-        return transition
+        return None
     step = doc.sequence.step(send.step_id)
     assert isinstance(step, EmailStep | SmsStep | WhatsappStep)
-    if _already_planned(session, enrollment, step.id):
-        _store(enrollment, transition.state, now)
-        return step_enrollment(
-            session, enrollment, talent, machine.NotSent("already sent"), now=now, rt=rt
-        )
-    plan_message(session, rt, enrollment, talent, doc, step, due_at=send.not_before, now=now)
+    number = _passes(session, enrollment, step.id) + 1
+    plan_message(
+        session, rt, enrollment, talent, doc, step, due_at=send.not_before, now=now,
+        pass_number=number,
+    )  # fmt: skip
     if (known := _lookups(session)) is not None:
-        known.planned.add((enrollment.id, step.id))
-    _store(enrollment, transition.state, now)
-    return transition
+        known.planned[enrollment.id, step.id] = number
+    return None
 
 
 # Decisions that need nothing of the talent but its id: when a receipt's transition is made
@@ -277,14 +302,14 @@ def step_rows(
         doc = rt.document(session, row.content_hash)
         zone = talent.timezone if talent is not None else zones.get(row.talent_id)
         context = _LazyContext(partial(_lazy_context, rt, enrollment, talent, load))
-        transition = machine.advance(
-            doc.sequence, state_of(enrollment), context, trigger, now=now,
-            calendar=calendar_for(doc.sequence.settings, zone),
-        )  # fmt: skip
+        calendar = calendar_for(doc.sequence.settings, zone)
+        feed = partial(_advance, doc, enrollment, context, now=now, calendar=calendar)
+        transition = feed(trigger)
         if talent is None:
             plain = all(isinstance(decision, _PLAIN) for decision in transition.decisions)
             talent = cast(Talent, SimpleNamespace(id=row.talent_id)) if plain else load()
-        performed = _perform(session, enrollment, talent, doc, transition, context, now=now, rt=rt)
+        performed = _perform(session, enrollment, talent, doc, transition, feed, context, now=now,
+                             rt=rt)  # fmt: skip
         done.append((enrollment, performed))
     if done:
         values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in _STATE}
@@ -332,8 +357,14 @@ def not_sent(
     rt: Runtime | None,
 ) -> Transition:
     """The current step's message cannot go: skip the step, or exit when nobody may write."""
-    if reason not in HARD_STOPS:
-        return step_enrollment(session, enrollment, talent, machine.NotSent(reason), now=now, rt=rt)
+    if reason in HARD_STOPS:
+        return _stop(session, enrollment, talent, reason, now=now)
+    return step_enrollment(session, enrollment, talent, machine.NotSent(reason), now=now, rt=rt)
+
+
+def _stop(
+    session: Session, enrollment: Enrollment, talent: Talent, reason: str, *, now: datetime
+) -> Transition:
     skipped = SkipStep(enrollment.step_id or "", reason)
     _apply(session, enrollment, talent, skipped, now=now)
     _apply(session, enrollment, talent, Exit(reason), now=now)
@@ -352,7 +383,7 @@ class Lookups:
 
     addresses: set[str] = field(default_factory=set)  # the addresses looked up
     suppressed: set[str] = field(default_factory=set)
-    planned: set[tuple[int, str]] = field(default_factory=set)
+    planned: dict[tuple[int, str], int] = field(default_factory=dict)  # -> passes planned
     enrollments: set[int] = field(default_factory=set)  # the enrollments looked up
 
 
@@ -360,14 +391,14 @@ def prefetch(session: Session, ids: list[int], talents: list[Talent]) -> None:
     """Answer, for this batch, what ``unreachable`` and the planner would ask one by one."""
     addresses = {a for t in talents for a in (t.email, t.phone) if a}
     planned = session.execute(
-        select(OutboxMessage.enrollment_id, OutboxMessage.step_id).where(
-            among(session, OutboxMessage.enrollment_id, ids)
-        )
+        select(OutboxMessage.enrollment_id, OutboxMessage.step_id, _LAST_PASS)
+        .where(among(session, OutboxMessage.enrollment_id, ids))
+        .group_by(OutboxMessage.enrollment_id, OutboxMessage.step_id)
     )
     session.info[_LOOKUPS] = Lookups(
         addresses,
         suppressed(session, addresses),
-        {(e, s) for e, s in planned},
+        {(e, s): number for e, s, number in planned},
         set(ids),
     )
 
@@ -377,16 +408,20 @@ def _lookups(session: Session) -> Lookups | None:
     return found if isinstance(found, Lookups) else None
 
 
-def _already_planned(session: Session, enrollment: Enrollment, step_id: str) -> bool:
+_LAST_PASS = func.max(OutboxMessage.pass_number)
+
+
+def _passes(session: Session, enrollment: Enrollment, step_id: str) -> int:
+    """How many passes of the enrollment through ``step_id`` planned a message so far."""
     known = _lookups(session)
     if known is not None and enrollment.id in known.enrollments:
-        return (enrollment.id, step_id) in known.planned
+        return known.planned.get((enrollment.id, step_id), 0)
     found = session.scalar(
-        select(OutboxMessage.id).where(
+        select(_LAST_PASS).where(
             OutboxMessage.enrollment_id == enrollment.id, OutboxMessage.step_id == step_id
         )
     )
-    return found is not None
+    return found or 0
 
 
 def _suppressed(session: Session, address: str) -> bool:

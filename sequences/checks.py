@@ -5,9 +5,12 @@ How the engine walks a sequence (these checks encode it):
 - a step's ``on`` list is ordered; a branch with ``when`` waits for an event, one with
   ``after`` is the timeout, one with neither is taken as soon as the step is done;
 - a branch with neither ``goto`` nor ``exit`` keeps the step waiting (e.g. tag on ``opened``);
-- a step with no neither-branch and no ``after`` falls through to the next written step once
-  done; after the last step the enrollment exits with outcome ``completed``;
-- a false ``if`` guard skips the step (to the next written step);
+- a step with no neither-branch, no ``after`` and no ``when`` falls through to the next
+  written step once done; after the last step the enrollment exits with outcome ``completed``;
+- a false ``if`` guard skips the step: it takes its neither-branch, else its first ``after``
+  at once, else falls through (``sequences.flow``, which the interpreter calls too);
+- a loop must pass through a wait (an event, an ``after`` or a ``wait``); a recruiter's
+  task is not one: a loop of tasks and skipped steps alone is an error;
 - ``completed`` is the event of task steps, which are done when the recruiter completes them.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sequences.errors import Problem
+from sequences.flow import done_branch, holds, skip_branch
 from sequences.model import (
     EmailStep,
     EventBranch,
@@ -31,6 +35,7 @@ from sequences.source import Source
 from sequences.suggest import did_you_mean
 
 AnyStep = EmailStep | SmsStep | WhatsappStep | TaskStep
+AnyBranch = EventBranch | TimeoutBranch | NextBranch
 
 
 def check_sequence(sequence: Sequence, source: Source) -> list[Problem]:
@@ -170,24 +175,47 @@ def _article(channel: str) -> str:
 
 
 def _edges(sequence: Sequence, index: int, *, instant: bool) -> Iterator[tuple[int, int | None]]:
-    """``(target index, branch number or None for fall-through/skip)`` leaving step ``index``."""
+    """``(target index, branch number or None for a fall-through)`` leaving step ``index``:
+    every edge, or when ``instant`` only those taken at once (no event, ``after`` or
+    ``wait`` between): a plain branch, a fall-through, a skip, a completed task's branch."""
     step = sequence.steps[index]
-    ids = [s.id for s in sequence.steps]
-    follows = index + 1 < len(ids)
-    if instant and isinstance(step, TaskStep):
-        return
     for number, branch in enumerate(step.on):
-        if branch.goto in ids and not (instant and not _is_instant(branch)):
-            yield ids.index(branch.goto), number
-        if instant and isinstance(branch, NextBranch):
-            break
-    falls = not any(isinstance(b, NextBranch | TimeoutBranch) for b in step.on)
-    if follows and (falls or step.if_ is not None):
+        if instant and not (isinstance(branch, NextBranch) and branch.wait is None):
+            continue
+        yield from _target(sequence, index, branch, number)
+        if instant:
+            break  # only the first plain branch is ever taken
+    if done_branch(step) is None and not holds(step) and index + 1 < len(sequence.steps):
         yield index + 1, None
+    if step.if_ is not None:
+        yield from _skip(sequence, index, instant=instant)
 
 
-def _is_instant(branch: object) -> bool:
-    return isinstance(branch, NextBranch) and branch.wait is None
+def _skip(sequence: Sequence, index: int, *, instant: bool) -> Iterator[tuple[int, int | None]]:
+    """Where a step whose guard is false goes (``sequences.flow.skip_branch``)."""
+    step = sequence.steps[index]
+    branch = skip_branch(step)
+    if branch is None:
+        if index + 1 < len(sequence.steps):
+            yield index + 1, None
+    elif not (instant and branch.wait is not None):
+        yield from _target(sequence, index, branch, step.on.index(branch))
+
+
+def _target(
+    sequence: Sequence, index: int, branch: AnyBranch, number: int
+) -> Iterator[tuple[int, int | None]]:
+    """The step a taken branch leads to: its goto, else (without exit) the next step."""
+    positions = sequence.positions
+    if branch.goto is not None:
+        if branch.goto in positions:
+            yield positions[branch.goto], number
+    elif (
+        branch.exit is None
+        and not isinstance(branch, EventBranch)
+        and index + 1 < len(sequence.steps)
+    ):
+        yield index + 1, number
 
 
 def _unreachable(sequence: Sequence, source: Source) -> list[Problem]:
@@ -210,22 +238,31 @@ def _unreachable(sequence: Sequence, source: Source) -> list[Problem]:
 
 
 def _instant_loops(sequence: Sequence, source: Source) -> list[Problem]:
-    """Cycles of steps that follow each other at once: they would resend without end."""
+    """Cycles of steps that follow each other at once: they would resend without end.
+
+    A depth-first walk with its own stack (a chain of thousands of steps must not hit
+    Python's recursion limit); ``trail`` is the current path, ``done`` the steps fully seen.
+    """
     problems: list[Problem] = []
     done: set[int] = set()
-
-    def visit(index: int, trail: list[int]) -> None:
-        for target, number in _edges(sequence, index, instant=True):
+    for start in range(len(sequence.steps)):
+        if start in done:
+            continue
+        trail = [start]
+        stack = [_edges(sequence, start, instant=True)]
+        while stack:
+            edge = next(stack[-1], None)
+            if edge is None:
+                done.add(trail.pop())
+                stack.pop()
+                continue
+            target, number = edge
             if target in trail:
                 loop = trail[trail.index(target) :]
-                problems.append(_loop_problem(sequence, source, loop, index, number))
+                problems.append(_loop_problem(sequence, source, loop, trail[-1], number))
             elif target not in done:
-                visit(target, [*trail, target])
-        done.add(index)
-
-    for start in range(len(sequence.steps)):
-        if start not in done:
-            visit(start, [start])
+                trail.append(target)
+                stack.append(_edges(sequence, target, instant=True))
     return problems
 
 
@@ -234,5 +271,7 @@ def _loop_problem(
 ) -> Problem:
     names = " -> ".join(repr(sequence.steps[i].id) for i in [*loop, loop[0]])
     message = f"steps {names} loop without any wait: add an 'after' or a 'wait' to the loop"
+    if any(sequence.steps[i].if_ is not None for i in loop):
+        message += " (a step skipped by its 'if' takes its 'after' branch without waiting)"
     path = ("steps", index, "on", number, "goto") if number is not None else ("steps", index, "id")
     return source.problem(path, message)

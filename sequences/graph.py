@@ -1,14 +1,17 @@
 """The flow of a sequence as a graph: Mermaid (for Markdown and GitHub) or Graphviz DOT.
 
-Edges follow the engine's rules (see ``sequences.checks``): each branch is an edge labelled
-with its event or timeout; a step without a neither-branch or timeout falls through ("done");
-a false ``if`` guard skips to the next step; after the last step the enrollment completes.
+Edges follow the engine's rules, computed by the functions the interpreter calls
+(``sequences.flow``): each branch is an edge labelled with its event or timeout; a step
+with no plain branch, no ``after`` and no event falls through ("done"); a false ``if``
+guard skips the step the way the engine does (its plain branch, else its first ``after``,
+else the next step); after the last step the enrollment completes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sequences.flow import AnyStep, done_branch, holds, skip_branch
 from sequences.model import EventBranch, NextBranch, Sequence, TimeoutBranch
 
 _SHAPES = {"email": "✉", "sms": "💬", "whatsapp": "💬", "task": "☑"}
@@ -26,19 +29,35 @@ def edges(sequence: Sequence) -> list[Edge]:
     """Every transition of ``sequence``, in step and branch order."""
     result: list[Edge] = []
     for step in sequence.steps:
-        following = sequence.next_step_id(step.id)
-        fallback = following or "exit:completed"
+        fallback = sequence.next_step_id(step.id) or "exit:completed"
         for branch in step.on:
-            label = _label(branch)
-            if branch.goto:
-                result.append(Edge(step.id, branch.goto, label))
-            elif branch.exit:
-                result.append(Edge(step.id, f"exit:{branch.exit}", label))
-        if not any(isinstance(b, NextBranch | TimeoutBranch) for b in step.on):
+            target = _target(branch, fallback)
+            if target is not None:
+                result.append(Edge(step.id, target, _label(branch)))
+        if done_branch(step) is None and not holds(step):
             result.append(Edge(step.id, fallback, "done"))
         if step.if_ is not None:
-            result.append(Edge(step.id, fallback, f"skip unless {step.if_}", dashed=True))
+            result.append(_skip_edge(step, fallback))
     return result
+
+
+def _target(branch: EventBranch | TimeoutBranch | NextBranch, fallback: str) -> str | None:
+    """Where a taken branch leads; None when it keeps the step waiting (an event's tag)."""
+    if branch.goto:
+        return branch.goto
+    if branch.exit:
+        return f"exit:{branch.exit}"
+    return None if isinstance(branch, EventBranch) else fallback
+
+
+def _skip_edge(step: AnyStep, fallback: str) -> Edge:
+    """Where the engine goes when the guard is false (``sequences.flow.skip_branch``)."""
+    branch = skip_branch(step)
+    target = fallback if branch is None else _target(branch, fallback) or fallback
+    label = f"skip unless {step.if_}"
+    if branch is not None and branch.wait is not None:
+        label += f" / wait {branch.wait}"
+    return Edge(step.id, target, label, dashed=True)
 
 
 def _label(branch: EventBranch | TimeoutBranch | NextBranch) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import time
+from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -336,14 +337,18 @@ class Sequence(_Frozen):
     settings: Settings = Settings()
     steps: tuple[Step, ...] = Field(min_length=1)
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """The index of each step id (the first, should an id be written twice)."""
+        positions: dict[str, int] = {}
+        for index, step in enumerate(self.steps):
+            positions.setdefault(step.id, index)
+        return positions
+
     def step(self, step_id: str) -> EmailStep | SmsStep | WhatsappStep | TaskStep:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        return self.steps[self.positions[step_id]]
 
     def next_step_id(self, step_id: str) -> str | None:
         """The step written after ``step_id``, where a step without exit falls through."""
-        ids = [step.id for step in self.steps]
-        index = ids.index(step_id) + 1
-        return ids[index] if index < len(ids) else None
+        index = self.positions[step_id] + 1
+        return self.steps[index].id if index < len(self.steps) else None

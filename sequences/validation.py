@@ -9,9 +9,11 @@ words the message for a recruiter, with a "did you mean" for misspelled keys and
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, Tag, ValidationError
@@ -42,37 +44,108 @@ _KINDS = {
 
 
 def validate(model: type[M], source: Source) -> tuple[M | None, list[Problem]]:
-    """The model built from ``source.data``, or None and every problem, located."""
-    try:
-        return model.model_validate(source.data), []
-    except ValidationError as exc:
-        errors = _relevant(exc.errors())
-        return None, [_problem(model, source, error) for error in errors]
+    """The model built from ``source.data``, or None and every problem, located.
+
+    A misspelt key is reported as itself ("unknown key 'chanel'; did you mean 'channel'?"),
+    never as the required key it leaves missing: the errors are those of the data with
+    every misspelling corrected (see ``_correct``).
+    """
+    built, data, typos, errors = _correct(model, source.data)
+    if built is not None and not typos:
+        return built, []
+    problems = [_typo_problem(source, typo) for typo in typos]
+    return None, problems + [_problem(model, source, data, error) for error in errors]
 
 
 def ignoring_unknown_keys(model: type[M], data: Any) -> tuple[M | None, list[Path]]:
-    """The model built as if every unknown key were absent, when unknown keys are all that
-    is wrong with ``data`` (so a typo does not hide the rest of the file), and the paths of
-    the mappings that held them; None when something else is wrong too."""
-    try:
-        return model.model_validate(data), []
-    except ValidationError as exc:
-        errors = _relevant(exc.errors())
-    if any(error["type"] != "extra_forbidden" for error in errors):
-        return None, []
-    pruned, owners = copy.deepcopy(data), []
+    """The model built as if every misspelt key were corrected (or, without a close match,
+    absent), when misspellings are all that is wrong with ``data`` (so a typo does not hide
+    the rest of the file), and the paths of the mappings that held them; None when
+    something else is wrong too."""
+    built, _, typos, _ = _correct(model, data)
+    return built, [typo.owner for typo in typos]
+
+
+def corrected(model: type[BaseModel], data: Any) -> Any:
+    """A copy of ``data`` with its misspelt keys corrected: what the author meant to write."""
+    return _correct(model, data)[1]
+
+
+@dataclass(frozen=True)
+class _Typo:
+    """An unknown ``key`` in the mapping at ``owner``, and the key it was likely meant as."""
+
+    owner: Path
+    key: str
+    meant: str | None
+
+
+def _correct(model: type[M], data: Any) -> tuple[M | None, Any, list[_Typo], list[ErrorDetails]]:
+    """Validate, correct the unknown keys found (renamed to their close match when that key
+    is absent, else dropped), and again, until no new one turns up (a corrected
+    ``channel`` reveals the keys of its step): the model or None, the corrected data, the
+    typos and the errors left."""
+    data, typos = copy.deepcopy(data), list[_Typo]()
+    for _ in range(_ROUNDS):
+        try:
+            return model.model_validate(data), data, typos, []
+        except ValidationError as exc:
+            errors = _relevant(exc.errors())
+        seen = {(typo.owner, typo.key) for typo in typos}
+        found = [t for t in _typos(model, data, errors) if (t.owner, t.key) not in seen]
+        if not found:
+            break
+        for typo in found:
+            _fix(data, typo)
+        typos += found
+    return None, data, typos, [e for e in errors if e["type"] != "extra_forbidden"]
+
+
+_ROUNDS = 5  # a typo can hide another only one level down (a step's tag, then its keys)
+
+
+def _typos(model: type[BaseModel], data: Any, errors: list[ErrorDetails]) -> list[_Typo]:
+    typos = []
     for error in errors:
-        path, _ = _walk(model, pruned, error["loc"])
-        parent = pruned
-        for part in path[:-1]:
-            parent = parent[part]
-        if path and isinstance(parent, dict):
-            parent.pop(path[-1], None)
-            owners.append(path[:-1])
-    try:
-        return model.model_validate(pruned), owners
-    except ValidationError:
-        return None, []
+        path, owner, annotation = _walk(model, data, error["loc"])
+        if error["type"] == "extra_forbidden":
+            key = str(error["loc"][-1])
+            mapping = path[:-1] if path[-1:] == (key,) else path
+            typos.append(_Typo(mapping, key, _closest(key, _keys(owner))))
+        elif error["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            value = _at(data, path)
+            known = _union_keys(annotation)
+            if isinstance(value, dict) and known:
+                unknown = [str(key) for key in value if key not in known]
+                typos += [_Typo(path, key, _closest(key, known)) for key in unknown]
+    return typos
+
+
+def _fix(data: Any, typo: _Typo) -> None:
+    mapping = _at(data, typo.owner)
+    if not isinstance(mapping, dict) or typo.key not in mapping:
+        return
+    value = mapping.pop(typo.key)
+    if typo.meant is not None and typo.meant not in mapping:
+        mapping[typo.meant] = value
+
+
+def _typo_problem(source: Source, typo: _Typo) -> Problem:
+    hint = f"; did you mean {typo.meant!r}?" if typo.meant else ""
+    return source.problem((*typo.owner, typo.key), f"unknown key {typo.key!r}{hint}", key=True)
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _at(data: Any, path: Path) -> Any:
+    for part in path:
+        if not has_child(data, part):
+            return None
+        data = data[part]
+    return data
 
 
 def _relevant(errors: list[ErrorDetails]) -> list[ErrorDetails]:
@@ -81,14 +154,10 @@ def _relevant(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     return [e for e in errors if not (e["type"] == "too_short" and e["loc"] in failed)]
 
 
-def _problem(model: type[BaseModel], source: Source, error: ErrorDetails) -> Problem:
-    path, owner = _walk(model, source.data, error["loc"])
+def _problem(model: type[BaseModel], source: Source, data: Any, error: ErrorDetails) -> Problem:
+    path, _, _ = _walk(model, data, error["loc"])
     kind, ctx = error["type"], error.get("ctx") or {}
     name = _name(error["loc"], path)
-    if kind == "extra_forbidden":
-        key = str(error["loc"][-1])
-        message = f"unknown key {key!r}{did_you_mean(key, _keys(owner))}"
-        return source.problem(path if path[-1:] == (key,) else (*path, key), message, key=True)
     if kind == "missing":
         return source.problem(path, f"missing required key {error['loc'][-1]!r}")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -137,8 +206,9 @@ def _name(loc: tuple[int | str, ...], path: Path) -> str:
     return f"{parent} item" if path else str(loc[-1]) if loc else "document"
 
 
-def _walk(model: type[BaseModel], data: Any, loc: tuple[int | str, ...]) -> tuple[Path, Any]:
-    """The data path of ``loc`` (tags skipped) and the model owning its last element."""
+def _walk(model: type[BaseModel], data: Any, loc: tuple[int | str, ...]) -> tuple[Path, Any, Any]:
+    """The data path of ``loc`` (tags skipped), the model owning its last element, and the
+    type expected there."""
     path: list[str | int] = []
     annotation: Any = model
     owner: Any = model
@@ -155,7 +225,7 @@ def _walk(model: type[BaseModel], data: Any, loc: tuple[int | str, ...]) -> tupl
         if has_child(data, part):
             data = data[part]
             path.append(part)
-    return tuple(path), owner
+    return tuple(path), owner, annotation
 
 
 def _item_type(annotation: Any) -> Any:
@@ -203,10 +273,19 @@ def _field_type(model: type[BaseModel], key: int | str) -> Any:
     return None
 
 
+def _union_keys(annotation: Any) -> list[str]:
+    """Every key some member of a tagged union accepts."""
+    union = _unwrap(annotation)
+    if not _is_union(union):
+        return []
+    members = [_unwrap(member) for member in get_args(union)]
+    return list(dict.fromkeys(key for member in members for key in _keys(member)))
+
+
 def _keys(model: Any) -> list[str]:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return []
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-__all__ = ["validate"]
+__all__ = ["corrected", "ignoring_unknown_keys", "validate"]

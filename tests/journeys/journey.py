@@ -123,3 +123,16 @@ def call_app(
         return asyncio.run(send())
     finally:
         db.dispose()
+
+
+def rows(ws: Workspace, sql: str) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` reads from the workspace's database (its SQLite file by default)."""
+    import sqlalchemy as sa
+
+    url = ws.env.get("NURTURE_DATABASE_URL") or f"sqlite:///{ws.root / 'nurture.db'}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()

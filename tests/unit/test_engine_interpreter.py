@@ -25,6 +25,7 @@ from engine.interpreter import (
     match_branch,
     start,
 )
+from sequences.graph import edges
 from sequences.model import Sequence
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # Monday
@@ -148,3 +149,32 @@ def test_a_guard_failing_on_this_talents_data_parks_the_enrollment_in_error() ->
     assert "ValueError: this value cannot be read" in str(failure.error)
     assert transition.state == State("error", "sms")
     assert step(transition.state, Due(), now=NOW + timedelta(days=9)).decisions == ()
+
+
+@pytest.mark.parametrize(
+    "branches",
+    [
+        [{"goto": "d"}, {"after": "1 days", "goto": "c"}],
+        [{"when": "replied", "exit": "replied"}, {"after": "1 days", "goto": "d"}],
+        [{"after": "1 days", "exit": "gone"}],
+        [{"after": "1 days", "set": {"stage": "engaged"}}],
+        [{"when": "replied", "goto": "d"}],
+        [],
+    ],
+)
+def test_the_graph_draws_a_skip_where_the_interpreter_goes(branches: list[Any]) -> None:
+    steps = [
+        {"id": id_, "channel": "email", "subject": "s", "body": "b"} for id_ in ("a", "c", "d")
+    ]
+    guarded = {"id": "b", "channel": "sms", "if": "talent.phone", "body": "b", "on": branches}
+    sequence = Sequence.model_validate({"sequence": "s", "steps": [steps[0], guarded, *steps[1:]]})
+    done = advance(
+        sequence, start(sequence, "b", now=NOW), {"talent": {}}, Due(), now=NOW, calendar=ALWAYS
+    )
+    went = next(
+        d.step_id if isinstance(d, SendStep) else f"exit:{d.outcome}"
+        for d in done.decisions
+        if isinstance(d, SendStep | Exit)
+    )
+    drawn = [edge.target for edge in edges(sequence) if edge.source == "b" and edge.dashed]
+    assert drawn == [went]

@@ -38,6 +38,33 @@ CASES: list[tuple[str, str, list[tuple[int, int, str]]]] = [
         [(5, 5, "unknown key 'bdy'; did you mean 'body'?"), (7, 32, "unknown step 'b'")],
     ),
     (
+        "a misspelt tag is the unknown key, and the step's other keys are still checked",
+        "sequence: s\nsteps:\n  - id: a\n    chanel: sms\n    bdy: x\n    on: [{after: 1 days, goto: b}]\n",
+        [
+            (4, 5, "unknown key 'chanel'; did you mean 'channel'?"),
+            (5, 5, "unknown key 'bdy'; did you mean 'body'?"),
+            (6, 32, "unknown step 'b'"),
+        ],
+    ),
+    (
+        "a misspelt required key is not also missing",
+        "sequnce: s\nsteps:\n" + OK_STEP,
+        [(1, 1, "unknown key 'sequnce'; did you mean 'sequence'?")],
+    ),
+    (
+        "a loop of a task and a skipped step has no wait",
+        "sequence: s\nsteps:\n  - {id: a, channel: task, title: t, on: [{goto: b}]}\n"
+        "  - {id: b, channel: sms, if: talent.phone, body: x, on: [{after: 1 days, goto: a}]}\n",
+        [
+            (
+                4,
+                81,
+                "steps 'a' -> 'b' -> 'a' loop without any wait: add an 'after' or a 'wait' to the"
+                " loop (a step skipped by its 'if' takes its 'after' branch without waiting)",
+            )
+        ],
+    ),
+    (
         "duplicate key",
         "sequence: s\nsteps:\n  - id: a\n    channel: sms\n    body: x\n    body: y\n",
         [(6, 5, "duplicate key 'body' (first written at line 5)")],
