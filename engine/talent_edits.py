@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine.models import Talent, TalentLabel
+from engine.models import Enrollment, OutboxMessage, Talent, TalentLabel
 from engine.stages import change_stage
 from engine.talents import find_talent
 from engine.timeline import record
@@ -23,6 +23,7 @@ from sequences.errors import InputError
 from sequences.model import STAGES
 
 BY_HAND = "by hand"  # the reason a recruiter's change carries on the timeline
+STOPPED = "stopped"  # the outcome of an enrollment stopped by hand
 
 
 def talent_query(
@@ -119,3 +120,29 @@ def set_talent(session: Session, talent: Talent, change: Change, *, now: datetim
 
 def _labels(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(value.strip().lower() for value in values if value.strip())
+
+
+def stop_enrollment(
+    session: Session, talent: Talent, campaign: str, *, now: datetime
+) -> tuple[str | None, int] | None:
+    """Exit ``talent``'s active enrollment in ``campaign`` (outcome ``stopped``) and withdraw
+    its planned messages; returns (the step it was at, how many were withdrawn), or None
+    when there is no such enrollment."""
+    from engine.progress import exit_enrollment
+
+    active = select(Enrollment).where(
+        Enrollment.talent_id == talent.id,
+        Enrollment.campaign == campaign,
+        Enrollment.status != "exited",
+    )
+    enrollment = session.scalars(active.with_for_update()).first()
+    if enrollment is None:
+        return None
+    exit_enrollment(session, enrollment, talent, STOPPED, now=now)
+    planned = update(OutboxMessage).where(
+        OutboxMessage.enrollment_id == enrollment.id, OutboxMessage.status == "planned"
+    )
+    withdrawn = session.scalars(
+        planned.values(status="cancelled", error=f"{STOPPED} {BY_HAND}").returning(OutboxMessage.id)
+    ).all()
+    return enrollment.step_id, len(withdrawn)

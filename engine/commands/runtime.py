@@ -47,7 +47,10 @@ def run(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Run one tick of a campaign now: enroll, advance, send, expire leases (resumes a pause)."""
+    """Run one tick of a campaign now: enroll, advance, send, expire leases.
+
+    A pause after a channel error is lifted (the configuration is fixed, presumably); a
+    pause by hand is not: `nurture campaigns resume CAMPAIGN` lifts it."""
     clock = clock_from_option(now)
     rt = Runtime.load(ctx.obj.config, dry_run=dry_run)
     rt.campaign(campaign)
