@@ -225,11 +225,13 @@ def outbox_list(
         return
     table = Table(box=None, header_style="bold underline")
     table.add_column("message id", no_wrap=True, min_width=32)  # whole: settle takes it
-    for name in ("campaign", "step", "to", "status", "due", "claimed"):
-        table.add_column(name, no_wrap=name in ("status", "due", "claimed"))
+    table.add_column("status", no_wrap=True, min_width=9)
+    for name in ("to", "campaign", "step", "due"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    table.add_column("claimed")  # these two give way first on a narrow terminal
     table.add_column("error", overflow="fold")
     for row in rows:
-        table.add_row(row["message_id"], row["campaign"], row["step"], row["to"], row["status"],
+        table.add_row(row["message_id"], row["status"], row["to"], row["campaign"], row["step"],
                       _minute(row["due_at"]), _minute(row["claimed_at"]),
                       row["error"] or "")  # fmt: skip
     ctx.obj.console.print(table)
