@@ -83,9 +83,6 @@ class Change:
 
 def set_talent(session: Session, talent: Talent, change: Change, *, now: datetime) -> list[str]:
     """Apply ``change`` to ``talent``; returns what changed, in words."""
-    from engine.events import opt_out
-    from engine.progress import set_tags
-
     if talent.erased_at is not None:
         raise InputError("this talent was erased; there is nothing left to change")
     both = set(change.opt_out) & set(change.opt_in)
@@ -96,25 +93,35 @@ def set_talent(session: Session, talent: Talent, change: Change, *, now: datetim
                                      strict=True):  # fmt: skip
         done.append(f"stage {change.stage}")
     if change.tag or change.untag:
-        before = set(talent.tags)
-        set_tags(session, talent, _labels(change.tag), _labels(change.untag))
-        after = set(talent.tags)
-        done += [f"+{t}" for t in sorted(after - before)] + [
-            f"-{t}" for t in sorted(before - after)
-        ]
-    for channel in change.opt_out:
-        if not talent.opted_out(channel):
-            withdrawn = opt_out(session, talent, channel, now=now)
-            record(session, "opted_out", at=now, talent_id=talent.id, channel=channel,
-                   detail=BY_HAND, data={"withdrawn": withdrawn})  # fmt: skip
-            done.append(f"opted out of {channel} ({withdrawn} planned message(s) withdrawn)")
-    for channel in change.opt_in:
-        if talent.opted_out(channel):
-            setattr(talent, f"{channel}_opted_out_at", None)
-            talent.updated_at = now
-            record(session, "opted_in", at=now, talent_id=talent.id, channel=channel,
-                   detail=BY_HAND)  # fmt: skip
-            done.append(f"opted in to {channel}")
+        done += _tags(session, talent, change, now=now)
+    return done + _consent(session, talent, change, now=now)
+
+
+def _tags(session: Session, talent: Talent, change: Change, *, now: datetime) -> list[str]:
+    from engine.progress import set_tags
+
+    before = set(talent.tags)
+    set_tags(session, talent, _labels(change.tag), _labels(change.untag))
+    after = set(talent.tags)
+    if after != before:
+        talent.updated_at = now
+    return [f"+{t}" for t in sorted(after - before)] + [f"-{t}" for t in sorted(before - after)]
+
+
+def _consent(session: Session, talent: Talent, change: Change, *, now: datetime) -> list[str]:
+    from engine.events import opt_out
+
+    done = []
+    for channel in (c for c in change.opt_out if not talent.opted_out(c)):
+        withdrawn = opt_out(session, talent, channel, now=now)
+        record(session, "opted_out", at=now, talent_id=talent.id, channel=channel,
+               detail=BY_HAND, data={"withdrawn": withdrawn})  # fmt: skip
+        done.append(f"opted out of {channel} ({withdrawn} planned message(s) withdrawn)")
+    for channel in (c for c in change.opt_in if talent.opted_out(c)):
+        setattr(talent, f"{channel}_opted_out_at", None)
+        talent.updated_at = now
+        record(session, "opted_in", at=now, talent_id=talent.id, channel=channel, detail=BY_HAND)
+        done.append(f"opted in to {channel}")
     return done
 
 
