@@ -283,15 +283,14 @@ def outbox_settle(
 
 
 def _message_id(session: Any, prefix: str) -> str:
-    """The one message id starting with ``prefix`` (a whole id is its own prefix)."""
+    """The one message id starting with ``prefix`` (a whole id is its own prefix); an
+    unknown one is kept, for ``settle`` to report with the other ids' problems."""
     query = select(OutboxMessage.message_id).where(
         OutboxMessage.message_id.startswith(prefix, autoescape=True)
     )
     found = list(session.scalars(query.order_by(OutboxMessage.message_id).limit(6)))
-    if prefix in found or len(found) == 1:
-        return prefix if prefix in found else found[0]
-    if not found:
-        raise InputError(f"{prefix}: no such message")
+    if prefix in found or len(found) <= 1:
+        return found[0] if len(found) == 1 else prefix
     more = ", ..." if len(found) > 5 else ""
     raise InputError(f"{prefix} is ambiguous: {', '.join(found[:5])}{more}; give more characters")
 
