@@ -93,18 +93,3 @@ def init(tmp_path: Path, env: dict[str, str]) -> Workspace:
     root = tmp_path / "workspace"
     subprocess.run([str(NURTURE), "init", str(root)], env=env, check=True, capture_output=True)
     return Workspace(root, env)
-
-
-def sql(ws: Workspace, statement: str, **params: Any) -> list[Any]:
-    """Run one SQL statement on the workspace's talent base (arranging a state the CLI cannot
-    reach, such as a claim left in doubt by a crash); returns the rows of a query."""
-    from sqlalchemy import create_engine, text
-
-    url = ws.env.get("NURTURE_DATABASE_URL") or f"sqlite:///{ws.root / 'nurture.db'}"
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            result = connection.execute(text(statement), params)
-            return list(result) if result.returns_rows else []
-    finally:
-        engine.dispose()

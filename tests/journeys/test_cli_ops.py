@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from journey import Workspace, sql
+from journey import Workspace
 
 CAMPAIGN = "backend-engineers-q1"
 IMPORTED = "2026-03-01T10:00:00+00:00"
@@ -23,6 +23,20 @@ def ran(ws: Workspace) -> Workspace:
     ws.nurture("talents", "import", "talents.csv", "--now", IMPORTED)
     ws.nurture("run", CAMPAIGN, "--now", MONDAY, "--no-prefect")
     return ws
+
+
+def _sql(ws: Workspace, statement: str, **params: Any) -> None:
+    """One SQL statement on the workspace's talent base: a state the CLI cannot reach, such
+    as a claim left in doubt by a crash."""
+    from sqlalchemy import create_engine, text
+
+    url = ws.env.get("NURTURE_DATABASE_URL") or f"sqlite:///{ws.root / 'nurture.db'}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(statement), params)
+    finally:
+        engine.dispose()
 
 
 def _outbox(ws: Workspace, *options: str) -> list[dict[str, Any]]:
@@ -64,7 +78,7 @@ def test_outbox_list_shows_whole_ids_and_filters_by_status(ran: Workspace) -> No
 
 def test_outbox_settle_takes_a_unique_prefix_of_the_message_id(ran: Workspace) -> None:
     doubtful = _outbox(ran, "--status", "sent")[0]["message_id"]
-    sql(ran, "UPDATE outbox SET status = 'in_doubt' WHERE message_id = :m", m=doubtful)
+    _sql(ran, "UPDATE outbox SET status = 'in_doubt' WHERE message_id = :m", m=doubtful)
     assert [r["message_id"] for r in _outbox(ran, "--in-doubt")] == [doubtful]
     ids = [row["message_id"] for row in _outbox(ran)]
     shared = next(i[0] for i in ids if sum(j[0] == i[0] for j in ids) > 1)
