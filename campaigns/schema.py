@@ -1,9 +1,10 @@
 """JSON Schemas of the workspace files, for editors with a YAML language server.
 
 The generated files are committed (``nurture schema`` writes them; a test checks that they
-are current). Point an editor at them with a first line such as::
+are current). ``nurture init`` writes them into the new workspace's ``schemas/`` folder,
+and each YAML file there points at its own with a first line such as::
 
-    # yaml-language-server: $schema=../../../sequences/schemas/sequence.schema.json
+    # yaml-language-server: $schema=../schemas/sequence.schema.json
 """
 
 from __future__ import annotations

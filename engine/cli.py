@@ -68,9 +68,9 @@ def _root(
 
 @cache
 def _register() -> None:
-    from engine.commands import demo, language, replies, runtime, talents
+    from engine.commands import campaigns, demo, enrollments, language, replies, runtime, talents
 
-    for module in (talents, language, runtime, replies, demo):
+    for module in (talents, campaigns, enrollments, language, runtime, replies, demo):
         module.register(app)
 
 

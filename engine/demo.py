@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,9 +37,7 @@ from engine.runtime import Runtime
 from engine.talents import import_talents, read_csv
 from engine.tasks import complete_task
 from engine.webapp import create_app
-from sequences.errors import InputError
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "recruiting"
 CAMPAIGN = "backend-engineers-q1"
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)  # a Monday, before anyone's send window
 DAYS = 22  # three weeks and the last breakup timeouts
@@ -122,16 +119,6 @@ class DemoResult:
     ticks: int = 0
     webhooks: int = 0
     personas: dict[str, str] = field(default_factory=dict)
-
-
-def prepare_workspace(target: Path) -> Path:
-    """A fresh copy of the example workspace at ``target`` (which must not hold one already)."""
-    if not EXAMPLE.is_dir():
-        raise InputError(f"example workspace not found at {EXAMPLE}: run nurture from a clone")
-    if target.exists() and any(target.iterdir()):
-        raise InputError(f"{target} is not empty: give --workspace an empty or new folder")
-    shutil.copytree(EXAMPLE, target, dirs_exist_ok=True)
-    return target
 
 
 def demo_config(root: Path, signing_key: ec.EllipticCurvePrivateKey) -> Config:

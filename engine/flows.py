@@ -89,7 +89,8 @@ async def campaign_tick(
 ) -> dict[str, Any]:
     """One tick of ``campaign``: what a deployment runs on the campaign's cron schedule.
 
-    Scheduled runs leave a paused campaign paused; ``nurture run`` (``resume``) lifts it."""
+    Scheduled runs leave a paused campaign paused; ``nurture run`` (``resume``) lifts a pause
+    after a channel error, not one made by hand (see ``engine.outbox.PAUSED_BY_HAND``)."""
     config = Config.load(Path(workspace) if workspace else None)
     clock = clock_from_option(now)  # a bad --now fails before anything is opened
     db = Database(config.database_url)

@@ -451,13 +451,20 @@ def _failed(
         step_enrollment(session, enrollment, talent, machine.Event("failed"), now=now, rt=rt)
 
 
+# A recruiter's pause (`nurture campaigns pause`): only `nurture campaigns resume` lifts it,
+# where `nurture run` lifts the engine's own pause after a channel error (config fixed).
+PAUSED_BY_HAND = "by hand (nurture campaigns resume lifts it)"
+
+
 def pause(session: Session, campaign_id: str, reason: str, *, now: datetime) -> None:
+    """Pause the campaign: its ticks enroll, plan and send nothing until it is resumed."""
     state = session.get(CampaignState, campaign_id)
     if state is None:
         state = CampaignState(campaign=campaign_id, paused=True, reason=reason, updated_at=now)
         session.add(state)
     state.paused, state.reason, state.updated_at = True, reason, now
-    log.error("campaign %s paused: %s", campaign_id, reason)
+    if reason != PAUSED_BY_HAND:
+        log.error("campaign %s paused: %s", campaign_id, reason)
 
 
 def paused(session: Session, campaign_id: str) -> str | None:

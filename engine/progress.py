@@ -367,10 +367,19 @@ def _stop(
 ) -> Transition:
     skipped = SkipStep(enrollment.step_id or "", reason)
     _apply(session, enrollment, talent, skipped, now=now)
-    _apply(session, enrollment, talent, Exit(reason), now=now)
-    exited = State("exited", enrollment.step_id, outcome=reason)
+    exited = exit_enrollment(session, enrollment, talent, reason, now=now)
+    return Transition(exited.state, (skipped, *exited.decisions))
+
+
+def exit_enrollment(
+    session: Session, enrollment: Enrollment, talent: Talent, outcome: str, *, now: datetime
+) -> Transition:
+    """Exit ``enrollment`` now with ``outcome``, on the timeline (the caller withdraws any
+    planned message)."""
+    _apply(session, enrollment, talent, Exit(outcome), now=now)
+    exited = State("exited", enrollment.step_id, outcome=outcome)
     _store(enrollment, exited, now)
-    return Transition(exited, (skipped, Exit(reason)))
+    return Transition(exited, (Exit(outcome),))
 
 
 _LOOKUPS = "nurture.lookups"

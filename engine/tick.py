@@ -20,7 +20,7 @@ from engine.clock import Clock, system_clock
 from engine.db import Database
 from engine.enrollments import Advanced, advance_due, enroll_audience
 from engine.models import OutboxMessage
-from engine.outbox import DispatchReport, dispatch, expire_leases, paused, resume
+from engine.outbox import PAUSED_BY_HAND, DispatchReport, dispatch, expire_leases, paused, resume
 from engine.runtime import Runtime
 from engine.workers import WorkReport, fewer_collections, run_workers
 
@@ -113,7 +113,7 @@ def pause_state(
     db: Database, campaign_id: str, *, now: datetime, resume_paused: bool
 ) -> str | None:
     with db.session(immediate=True) as session:
-        if resume_paused:
+        if resume_paused and paused(session, campaign_id) != PAUSED_BY_HAND:
             resume(session, campaign_id, now=now)
         return paused(session, campaign_id)
 

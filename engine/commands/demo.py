@@ -1,4 +1,4 @@
-"""``nurture demo`` (watch a campaign happen) and ``nurture init`` (a working workspace)."""
+"""``nurture demo``: watch a recruiting campaign happen over simulated weeks."""
 
 from __future__ import annotations
 
@@ -17,17 +17,6 @@ from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
-    app.command("init")(init)
-
-
-def init(
-    directory: Annotated[Path, typer.Argument(help="New (or empty) workspace folder.")],
-) -> None:
-    """Write a working workspace: sequences, campaigns, templates, settings and sample talents."""
-    from engine.demo import prepare_workspace
-
-    root = prepare_workspace(directory)
-    typer.echo(f"workspace ready in {root}: try `nurture --workspace {root} validate`")
 
 
 def demo(
@@ -56,7 +45,8 @@ def demo(
 
 
 async def _demo(console: Console, root: Path, seed: int, *, kept: bool) -> None:
-    from engine.demo import CAMPAIGN, DAYS, Simulation, prepare_workspace
+    from engine.demo import CAMPAIGN, DAYS, Simulation
+    from engine.scaffold import prepare_workspace
 
     started = time.perf_counter()
     prepare_workspace(root)

@@ -1,4 +1,4 @@
-"""``nurture validate | preview | graph | schema``: the sequence language at the command line.
+"""``nurture init | validate | preview | graph | schema``: the sequence language, from the CLI.
 
 Errors are located (``file:line:column: message``) on stderr with exit 1; warnings are
 printed on stderr too but do not fail.
@@ -33,6 +33,7 @@ class GraphFormat(StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the nurture app."""
+    app.command("init")(init)
     app.command("validate")(validate)
     app.command("preview")(preview)
     app.command("graph")(graph)
@@ -49,6 +50,19 @@ def _display(path: Path) -> Path:
 
 def _workspace_root(ctx: typer.Context) -> Path:
     return _display(ctx.obj.config.workspace)
+
+
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="New folder, or an empty one (a .git folder may be there).")
+    ],
+) -> None:
+    """Write a working workspace: sequences, campaigns, templates, schemas, sample talents."""
+    from engine.scaffold import prepare_workspace
+
+    root = _display(prepare_workspace(directory))
+    typer.echo(f"workspace ready in {root}; its README.md shows the first commands:")
+    typer.echo(f"  cd {root} && nurture validate && nurture talents import talents.csv")
 
 
 def validate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -165,3 +166,97 @@ def export_command(
     else:
         out.write_text(text + "\n", encoding="utf-8")
         ctx.obj.console.print(f"wrote {out}")
+
+
+class Channel(StrEnum):
+    email = "email"
+    sms = "sms"
+    whatsapp = "whatsapp"
+
+
+@talents.command("list")
+def list_command(
+    ctx: typer.Context,
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", help="Only talents at this stage (repeatable).")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Only talents with this tag (repeatable: all)."),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Text in the name, email or company.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many.", min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the talents as JSON.")] = False,
+) -> None:
+    """List talents (oldest first), filtered by stage, tags and a search text."""
+    from engine.talent_edits import talent_query
+
+    query = talent_query(stages=stage or (), tags=tag or (), search=search).limit(limit)
+    with ctx.obj.db.session() as session:
+        found = [_listed(talent) for talent in session.scalars(query)]
+    if as_json:
+        typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    ctx.obj.console.print(_talent_table(found))
+    ctx.obj.console.print(f"{len(found)} talent(s)", highlight=False)
+
+
+def _talent_table(found: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold underline")
+    contacts = [row["email"] or row["phone"] or "" for row in found]
+    # whole addresses and stages, even on a narrow terminal: the other commands take them
+    table.add_column("email or phone", no_wrap=True, min_width=max(map(len, contacts), default=5))
+    stages = [row["stage"] for row in found]
+    table.add_column("stage", no_wrap=True, min_width=max(map(len, stages), default=5))
+    for name in ("name", "company", "city", "tags"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    for contact, row in zip(contacts, found, strict=True):
+        table.add_row(contact, row["stage"], _name(row),
+                      row["company"] or "", row["city"] or "", ", ".join(row["tags"]))  # fmt: skip
+    return table
+
+
+def _listed(talent: Any) -> dict[str, Any]:
+    contacted = talent.last_contacted_at
+    return {
+        "email": talent.email, "phone": talent.phone, "first_name": talent.first_name,
+        "last_name": talent.last_name, "stage": talent.stage, "company": talent.company,
+        "title": talent.title, "city": talent.city, "country": talent.country,
+        "tags": talent.tags, "skills": talent.skills,
+        "last_contacted_at": contacted.isoformat() if contacted else None,
+    }  # fmt: skip
+
+
+def _name(row: dict[str, Any]) -> str:
+    return " ".join(part for part in (row["first_name"], row["last_name"]) if part)
+
+
+@talents.command("set")
+def set_command(
+    ctx: typer.Context,
+    who: Annotated[str, typer.Argument(help="The talent's email, phone or name.")],
+    stage: Annotated[str | None, typer.Option("--stage", help="Move to this stage.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Add this tag.")] = None,
+    untag: Annotated[list[str] | None, typer.Option("--untag", help="Remove this tag.")] = None,
+    opt_out: Annotated[
+        list[Channel] | None, typer.Option("--opt-out", help="Never contact on this channel.")
+    ] = None,
+    opt_in: Annotated[
+        list[Channel] | None, typer.Option("--opt-in", help="Lift an opt-out on this channel.")
+    ] = None,
+    now: NowOption = None,
+) -> None:
+    """Change a talent by hand: stage, tags, per-channel opt-out; recorded on the timeline."""
+    from engine.talent_edits import Change, find_one, set_talent
+
+    change = Change(stage, tuple(tag or ()), tuple(untag or ()),
+                    tuple(opt_out or ()), tuple(opt_in or ()))  # fmt: skip
+    if change.empty:
+        raise InputError("nothing to change: give --stage, --tag, --untag, --opt-out or --opt-in")
+    with ctx.obj.db.session(immediate=True) as session:
+        talent = find_one(session, who)
+        done = set_talent(session, talent, change, now=clock_from_option(now)())
+        label = talent.email or talent.phone
+    ctx.obj.console.print(f"{label}: {'; '.join(done) or 'nothing changed'}", highlight=False)

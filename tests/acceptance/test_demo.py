@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.db import Database
-from engine.demo import REPLIES, Simulation, prepare_workspace
+from engine.demo import REPLIES, Simulation
 from engine.models import Engagement, Enrollment, OutboxMessage, Talent
+from engine.scaffold import prepare_workspace
 from engine.tick import tick as engine_tick
 from sequences.model import INTENTS
 
