@@ -7,21 +7,25 @@ Replies are matched to our message (``engine.matching``) and classified
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from channels import sendgrid, twilio
 from channels.base import InboundEvent
-from channels.errors import SignatureError
+from channels.errors import PayloadError, SignatureError
+from channels.quoting import strip_quoted
 from engine.event_batches import BatchResult, apply_events
 from engine.events import apply_event
 from engine.matching import correlate
+from engine.models import OutboxMessage
 from engine.replies import Classifier, Verdict
 from engine.webdeps import FrozenModel, Problem, Services, ServicesDep
 
@@ -36,7 +40,7 @@ router = APIRouter(
     },
 )
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-FORM_PART_LIMIT = 4 * 1024 * 1024  # one text field of an Inbound Parse post (html, headers)
+INBOUND_LIMIT = 40 * 1024 * 1024  # SendGrid accepts mail up to 30 MB, attachments included
 
 
 class Stored(FrozenModel):
@@ -79,8 +83,11 @@ async def sendgrid_inbound(secret: str, request: Request, svc: ServicesDep) -> R
         raise SignatureError("NURTURE_INBOUND_SECRET is not set: inbound mail is refused")
     if not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
         raise SignatureError("wrong inbound secret in the URL")
-    async with request.form(max_part_size=FORM_PART_LIMIT) as form:
-        fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    body = await request.body()
+    if len(body) > INBOUND_LIMIT:
+        raise PayloadError(f"Inbound Parse post over {INBOUND_LIMIT // 2**20} MiB")
+    # Each field in its declared charset (SendGrid's ``charsets``): Starlette reads UTF-8 only.
+    fields = sendgrid.inbound_form(body, request.headers.get("content-type", ""))
     event = sendgrid.parse_inbound(
         fields, inbound_domain=svc.config.inbound_domain, received_at=svc.clock()
     )
@@ -148,18 +155,23 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
     The message may also be STOP/START (SMS) or a mail to our unsubscribe address.
     An interested reply is logged for the recruiter (the engine adds their task).
     """
-    verdict = classify_reply(svc.classifier, event) if event.kind == "replied" else None
-    intent = verdict.intent if verdict else None
     workspace = svc.workspace()
 
-    def work(session: Session) -> tuple[Any, Any]:
+    def work(session: Session) -> tuple[Any, Any, Verdict | None]:
         correlated, match = correlate(session, event)
+        correlated = reread(session, correlated)
+        verdict = classify_reply(svc.classifier, correlated) if event.kind == "replied" else None
         applied = apply_event(
-            session, correlated, now=svc.clock(), intent=intent, workspace=workspace
+            session,
+            correlated,
+            now=svc.clock(),
+            intent=verdict.intent if verdict else None,
+            workspace=workspace,
         )
-        return match, applied
+        return match, applied, verdict
 
-    match, applied = svc.transaction(work)
+    match, applied, verdict = svc.transaction(work)
+    intent = verdict.intent if verdict else None
     if verdict and verdict.intent == "interested" and not applied.duplicate:
         logger.info(
             "interested reply: talent %s, enrollment %s (%s)",
@@ -176,6 +188,18 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
         talent_id=applied.talent_id,
         enrollment_id=applied.enrollment_id,
     )
+
+
+def reread(session: Session, event: InboundEvent) -> InboundEvent:
+    """The reply's new text read again knowing the message it answers (see channels.quoting)."""
+    if event.body is None or event.message_id is None:
+        return event
+    sent = session.scalar(
+        select(OutboxMessage.text).where(OutboxMessage.message_id == event.message_id)
+    )
+    if not sent:
+        return event
+    return dataclasses.replace(event, text=strip_quoted(event.body, sent=sent))
 
 
 def classify_reply(classifier: Classifier, event: InboundEvent) -> Verdict:
