@@ -98,8 +98,12 @@ def apply_event(
     now: datetime,
     intent: str | None = None,
     workspace: Workspace | None = None,
+    branch: bool = True,
 ) -> Applied:
-    """Apply ``event`` once; a replay returns ``Applied(duplicate=True)`` and changes nothing."""
+    """Apply ``event`` once; a replay returns ``Applied(duplicate=True)`` and changes nothing.
+
+    ``branch=False`` (a reply held for a person to read) records it and moves no enrollment.
+    """
     row = _correlate(session, event)
     talent = session.get(Talent, row.talent_id) if row else _by_address(session, event.address)
     try:
@@ -110,7 +114,27 @@ def apply_event(
     if talent is None:
         return Applied()
     effects = _effects(session, event, row, talent, intent, now)
-    enrollment = _branch(session, event, row, talent, intent, now, effects)
+    enrollment = _branch(session, event, row if branch else None, talent, intent, now, effects)
+    return Applied(
+        talent_id=talent.id,
+        enrollment_id=enrollment.id if enrollment else None,
+        matched=row is not None,
+        effects=tuple(effects),
+    )
+
+
+def apply_corrected_intent(
+    session: Session, event: InboundEvent, intent: str, *, now: datetime, still_waiting: bool
+) -> Applied:
+    """A person set the intent of a reply already recorded: the intent's effects, and its
+    branch when the enrollment ``still_waiting`` at the step the reply answered."""
+    row = _correlate(session, event)
+    talent = session.get(Talent, row.talent_id) if row else _by_address(session, event.address)
+    if talent is None:
+        return Applied()
+    effects = _effects(session, event, row, talent, intent, now)
+    answered = row if still_waiting else None
+    enrollment = _branch(session, event, answered, talent, intent, now, effects)
     return Applied(
         talent_id=talent.id,
         enrollment_id=enrollment.id if enrollment else None,

@@ -106,8 +106,11 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bnot (a good|the right) (time|moment)\b", 2),
     (r"\bnot for me\b", 2),
     (r"\bdecline\b", 2),
-    (r"\b(pursue|pursuing|accepted|taken|chosen) (other|another|a different) "
-     r"(opportunit|offer|role|position|job)", 2),
+    (
+        r"\b(pursue|pursuing|accepted|taken|chosen) (other|another|a different) "
+        r"(opportunit|offer|role|position|job)",
+        2,
+    ),
     (r"\bdecided to (stay|remain|accept|go with|pursue)\b", 2),
     (r"\btry me (again|later|in)\b", 1),
     (r"\bmaybe (next year|later|in the future)\b", 1),
