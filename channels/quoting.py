@@ -33,11 +33,12 @@ _ATTRIBUTION = re.compile(
     re.IGNORECASE,
 )
 _OPENER = re.compile(r"^[-\s*]*(?:on|le|am|el|op|il|em|w dniu|den|på|dne|\d)\b", re.IGNORECASE)
+# "-----Original Message-----" in any language: a short label between dashes
 _SEPARATOR = re.compile(
     r"^[\s*]*(?:-{2,}\s*(?:original message|reply message|antwort nachricht|message d'origine"
     r"|urspr[üu]ngliche nachricht|mensaje original|messaggio originale|oorspronkelijk bericht"
     r"|originalmeddelelse|forwarded message|message transféré|weitergeleitete nachricht)"
-    r"\s*-{2,}|_{10,}|-{10,}|begin forwarded message:)[\s*]*$",
+    r"\s*-{2,}|-{3,}[^-]{3,40}-{3,}|_{10,}|-{10,}|begin forwarded message:)[\s*]*$",
     re.IGNORECASE,
 )
 _HEADER_KEYS = (
