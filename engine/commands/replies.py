@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import getpass
 import io
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from engine.clock import clock_from_option
 from engine.models import Enrollment
 from engine.replies import RuleClassifier, evaluate, load_phrases, parse_samples
-from engine.reply_review import ReplyRow, correct, recent_replies
+from engine.reply_review import ReplyRow, correct, labelled_examples, recent_replies
 from engine.report import ALL, METRICS, FunnelRow, campaigns_in, funnel
 from sequences.errors import InputError
 from sequences.model import INTENTS
@@ -140,6 +141,15 @@ def set_command(
         markup=False,
         highlight=False,
     )
+
+
+@replies.command("examples")
+def examples_command(ctx: typer.Context) -> None:
+    """Print corrected replies as labelled JSON lines (for `replies evaluate` and the corpus)."""
+    with ctx.obj.db.session() as session:
+        lines = [json.dumps(row, ensure_ascii=False) for row in labelled_examples(session)]
+    for line in lines:
+        ctx.obj.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 ReportFormat = Literal["table", "json", "csv"]

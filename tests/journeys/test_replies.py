@@ -125,9 +125,10 @@ def test_an_unsure_reply_waits_for_the_recruiter_who_sets_its_intent(ws_db: Work
     assert (after["held"], after["corrected_by"], after["confidence"]) == (
         False, "charlotte@acme.example", 1.0,
     )  # fmt: skip
-    ws_db.nurture(
-        "run", CAMPAIGN, "--now", "2026-03-04T10:05:00+00:00", "--no-prefect"
-    )  # after the 2-day cap
+    (example,) = map(json.loads, ws_db.nurture("replies", "examples").out.splitlines())
+    assert (example["text"], example["intent"]) == ("Yes.", "interested")
+    wednesday = "2026-03-04T10:05:00+00:00"  # after the frequency cap (1 message in 2 days)
+    ws_db.nurture("run", CAMPAIGN, "--now", wednesday, "--no-prefect")
     with _db(ws_db).session() as session:
         booked = session.scalars(
             select(OutboxMessage).where(
