@@ -84,6 +84,8 @@ def _without_sent(lines: list[str], sent: str) -> list[str]:
     quoted = repeated_lines(lines, sent)
     marked = [f"> {line}" if index in quoted else line for index, line in enumerate(lines)]
     for index in sorted(quoted):
+        if index - 1 in quoted:
+            continue  # inside a run: its header is above the run's first line
         for above in _header_above(marked, index):
             marked[above] = f"> {marked[above]}"
     return marked
@@ -107,7 +109,7 @@ def _looks_like_header(lines: list[str], index: int) -> bool:
         return False
     if bare.endswith(":") or _HEADER.match(bare) or _SEPARATOR.match(bare):
         return True
-    below_reply = any(line.strip() for line in lines[: max(0, index - 1)])
+    below_reply = any(lines[above].strip() for above in range(index - 1))
     return below_reply and bool(re.search(r"\d|@", bare))
 
 
@@ -137,8 +139,9 @@ def _quoted(line: str) -> bool:
 
 
 def _quote_follows(lines: list[str], index: int) -> bool:
-    rest = [line for line in lines[index:] if line.strip()]
-    return bool(rest) and _quoted(rest[0])
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    return index < len(lines) and _quoted(lines[index])
 
 
 def _header_end(lines: list[str], index: int) -> int | None:

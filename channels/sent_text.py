@@ -47,21 +47,17 @@ def repeated_lines(lines: list[str], sent: str) -> set[int]:
 
 
 def _between(lines: list[str], sure: set[int], maybe: set[int]) -> set[int]:
-    """Short or blank lines whose nearest non-blank neighbours both repeat the sent text."""
-    marked = set()
+    """Short or blank lines whose nearest telling lines both repeat the sent text (or that
+    end the reply below one that does)."""
+    telling = [i for i, line in enumerate(lines) if line.strip() and i not in maybe]
+    marked, position = set(), 0
     for index, line in enumerate(lines):
+        while position < len(telling) and telling[position] < index:
+            position += 1
         if index in sure or (line.strip() and index not in maybe):
             continue
-        above = _neighbour(lines, index, -1, maybe)
-        below = _neighbour(lines, index, 1, maybe)
+        above = telling[position - 1] if position > 0 else None
+        below = telling[position] if position < len(telling) else None
         if above in sure and (below is None or below in sure):  # inside, or the tail
             marked.add(index)
     return marked
-
-
-def _neighbour(lines: list[str], index: int, step: int, skip: set[int]) -> int | None:
-    """The nearest non-blank line from ``index`` in direction ``step`` that is not in ``skip``."""
-    index += step
-    while 0 <= index < len(lines) and (not lines[index].strip() or index in skip):
-        index += step
-    return index if 0 <= index < len(lines) else None
