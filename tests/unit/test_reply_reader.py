@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from channels.quoting import strip_quoted
+from channels.sendgrid import inbound_form, parse_inbound
 from engine.replies import RuleClassifier
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "replies" / "new_text.jsonl"
@@ -81,3 +82,23 @@ def test_a_bottom_posted_opt_out_is_kept() -> None:
 def test_html_entities_are_decoded_and_blockquotes_dropped() -> None:
     html = "<p>Caf&eacute; at 10&nbsp;am?</p><blockquote><p>Interested?</p></blockquote>"
     assert strip_quoted("", html=html) == "Café at 10 am?"
+
+
+def test_raw_mode_keeps_the_bytes_of_an_8bit_windows_1252_part() -> None:
+    """Inbound Parse "raw" mode: the MIME message is one field; its part names its charset."""
+    mime = (
+        b"From: Ada <ada@example.com>\r\nTo: reply+tok1@reply.acme.example\r\n"
+        b"Subject: Re: A question\r\nMessage-ID: <r1@example.com>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=windows-1252\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+        b"I don\x92t want to receive any more emails\r\n"
+    )
+    body = (
+        b'--b1\r\nContent-Disposition: form-data; name="email"\r\n\r\n' + mime + b"\r\n"
+        b'--b1\r\nContent-Disposition: form-data; name="charsets"\r\n\r\n'
+        b'{"to":"UTF-8","subject":"UTF-8","from":"UTF-8"}\r\n--b1--\r\n'
+    )
+    form = inbound_form(body, "multipart/form-data; boundary=b1")
+    event = parse_inbound(form, inbound_domain="reply.acme.example")
+    assert event.text == "I don’t want to receive any more emails"
+    assert RuleClassifier().classify(event.text).intent == "unsubscribe"
