@@ -59,14 +59,17 @@ def _database(url: str) -> Database:
     return Database(url)
 
 
-def _post_reply(ws: Workspace, sent: OutboxMessage, text: bytes, charset: str = "UTF-8") -> Any:
-    """Maya's reply to ``sent``, posted as Inbound Parse does (``text`` in ``charset``)."""
+def _post_reply(
+    ws: Workspace, sent: OutboxMessage, text: bytes, charset: str = "UTF-8", token: bool = True
+) -> Any:
+    """Maya's reply to ``sent``, posted as Inbound Parse does (``text`` in ``charset``);
+    without ``token``, to the recruiter's own address: matched by Maya's address only."""
     env = {"NURTURE_INBOUND_SECRET": SECRET, "NURTURE_INBOUND_DOMAIN": DOMAIN,
            "NURTURE_DATABASE_URL": _url(ws)}  # fmt: skip
     app = create_app(
         Config.load(ws.root, env=env), _db(ws), fixed_clock(datetime.fromisoformat(TUESDAY))
     )
-    to = f"reply+{sent.message_id}@{DOMAIN}"
+    to = f"reply+{sent.message_id}@{DOMAIN}" if token else sent.sender
     fields = {
         "headers": f"From: Maya Fischer <{MAYA}>\nTo: {to}\nSubject: Re: {sent.subject}\n"
         f"Message-ID: <r-{abs(hash(text))}@mail.example.net>\n",
@@ -184,3 +187,13 @@ def test_our_message_quoted_under_an_unknown_polish_header_is_removed(ws_db: Wor
     (listed,) = ws_db.nurture("replies", "list", "--json").json()
     assert listed["text"] == "Proszę mnie usunąć z listy. Remove me."
     assert stored["intent"] == "unsubscribe"
+
+
+def test_a_reply_matched_by_the_address_alone_is_listed_as_unverified(ws: Workspace) -> None:
+    sent = _started(ws)
+    stored = _post_reply(ws, sent, b"Thanks, I will think about it.", token=False)
+    assert stored["matched_by"] == "address"
+    (listed,) = ws.nurture("replies", "list", "--unverified", "--json").json()
+    assert (listed["id"], listed["verified"]) == (stored["reply_id"], False)
+    table = ws.nurture("replies", "list").out
+    assert "(unverified)" in table and "Thanks, I will think about it." in table
