@@ -113,14 +113,7 @@ def apply_event(
         return Applied(duplicate=True, talent_id=talent.id if talent else None)
     if talent is None:
         return Applied()
-    effects = _effects(session, event, row, talent, intent, now)
-    enrollment = _branch(session, event, row if branch else None, talent, intent, now, effects)
-    return Applied(
-        talent_id=talent.id,
-        enrollment_id=enrollment.id if enrollment else None,
-        matched=row is not None,
-        effects=tuple(effects),
-    )
+    return _act(session, event, row, talent, intent, now, branch=branch)
 
 
 def apply_corrected_intent(
@@ -132,9 +125,22 @@ def apply_corrected_intent(
     talent = session.get(Talent, row.talent_id) if row else _by_address(session, event.address)
     if talent is None:
         return Applied()
+    return _act(session, event, row, talent, intent, now, branch=still_waiting)
+
+
+def _act(
+    session: Session,
+    event: InboundEvent,
+    row: OutboxMessage | None,
+    talent: Talent,
+    intent: str | None,
+    now: datetime,
+    *,
+    branch: bool,
+) -> Applied:
+    """The event's effects on the talent, then (``branch``) on the enrollment it answers."""
     effects = _effects(session, event, row, talent, intent, now)
-    answered = row if still_waiting else None
-    enrollment = _branch(session, event, answered, talent, intent, now, effects)
+    enrollment = _branch(session, event, row if branch else None, talent, intent, now, effects)
     return Applied(
         talent_id=talent.id,
         enrollment_id=enrollment.id if enrollment else None,
