@@ -94,7 +94,7 @@ def list_command(
         ),
     ] = False,
     limit: Annotated[int, typer.Option(help="At most this many replies.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines' fields as a list.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as a JSON list.")] = False,
 ) -> None:
     """Recent replies, newest first: their new text, intent, confidence and reason."""
     with ctx.obj.db.session() as session:
