@@ -54,6 +54,13 @@ class Replies(_Frozen):
         default_factory=dict,
         description="Extra phrases per intent for reply classification, in your languages.",
     )
+    review_below: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="A reply whose intent is less sure than this takes no branch: the "
+        "recruiter gets a task to check it (0: never). Opt-outs always act at once.",
+    )
 
 
 class WorkspaceSettings(_Frozen):

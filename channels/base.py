@@ -86,6 +86,7 @@ class InboundEvent:
     reason: str | None = None
     subject: str | None = None
     text: str | None = None  # replied: the new text, quoted history removed
+    body: str | None = None  # replied (email): the whole text as received, for a re-read
     headers: Mapping[str, str] = field(default_factory=dict)
     reply_token: str | None = None
     in_reply_to: str | None = None

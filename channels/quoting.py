@@ -1,78 +1,246 @@
-"""The new text of an email reply: quoted history and signature removed.
+"""The new text of a reply: the one reader used by the webhooks, the classifier and the CLI.
 
-Mail clients put the previous message under a header line ("On ... wrote:", "Le ... a
-écrit :", "Am ... schrieb ...:", "El ... escribió:", Outlook's "-----Original Message-----"
-or its "From: ... Sent: ..." block) or quote it with ">". The first such header ends the
-new text; ">" lines are dropped wherever they are (interleaved answers keep their text).
-A signature starts at the "-- " delimiter or at a mobile client's "Sent from my iPhone".
+    html only          -> text; <blockquote> becomes "> " lines, entities decoded
+    the message we sent -> reply lines repeating it (">" removed, re-wrapped, any header
+                          above them) are quoted history, in every language
+    headers            -> "On ... wrote:" and its translations, "X <a> wrote:", Gmail's
+                          "2014-10-17 11:28 GMT+03:00 X <a>:", Zoho's "---- On ... wrote ----",
+                          "-----Original Message-----" and kin, Outlook's "From:/Sent:" block
+    ">" lines          -> dropped wherever they are; text written below or between them stays
+    signature          -> "-- ", "Sent from my iPhone", "Envoyé depuis mon iPhone", ...
+
+A header followed by ">" lines only opens a quote (text after it is kept: bottom-posting);
+a header followed by plain text is the start of an unquoted history: the rest is dropped.
 """
 
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
+from channels.sent_text import repeated_lines
+
+_VERBS = (
+    r"wrote|writes|a [ée]crit|escribi[óo]|schreef|ha scritto|escreveu|napisa[łl]a?"
+    r"|skrev|kirjoitti|написала?|yazd[ıi]|írta|napsal[a]?|scrisse|skriver|geschreven"
+    r"|đã viết|sent"
+)
+# "... wrote:" ends the attribution; German Gmail puts the date after "schrieb".
 _ATTRIBUTION = re.compile(
-    r"""^\s*(?:
-        On\s.+\swrote:
-      | Le\s.+\sa\sécrit\s?:
-      | Am\s.+\sschrieb\s.*:
-      | El\s.+\sescribió:
-    )\s*$""",
-    re.VERBOSE | re.IGNORECASE | re.DOTALL,
+    rf"^[-\s*]*.{{0,400}}?\b(?:{_VERBS})\s*:?[-\s*]*$"
+    r"|^.{0,200}\bschrieb\b.{0,120}:\s*$"
+    r"|^.{0,160}\d.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,120}:\s*$",
+    re.IGNORECASE,
 )
+_OPENER = re.compile(r"^[-\s*]*(?:on|le|am|el|op|il|em|w dniu|den|på|dne|\d)\b", re.IGNORECASE)
+# "-----Original Message-----" in any language: a short label between dashes
 _SEPARATOR = re.compile(
-    r"^\s*(?:-{3,}\s*(?:Original Message|Message d'origine|Ursprüngliche Nachricht"
-    r"|Mensaje original|Forwarded message)\s*-{3,}|_{10,})\s*$",
+    r"^[\s*]*(?:-{2,}\s*(?:original message|reply message|antwort nachricht|message d'origine"
+    r"|urspr[üu]ngliche nachricht|mensaje original|messaggio originale|oorspronkelijk bericht"
+    r"|originalmeddelelse|forwarded message|message transféré|weitergeleitete nachricht)"
+    r"\s*-{2,}|-{3,}[^-]{3,40}-{3,}|_{10,}|-{10,}|begin forwarded message:)[\s*]*$",
     re.IGNORECASE,
 )
-_FROM = re.compile(r"^\s*\*?(?:From|De|Von)\s?:\*?\s", re.IGNORECASE)
-_SENT = re.compile(r"^\s*\*?(?:Sent|Date|Envoyé|Gesendet|Enviado|Fecha)\s?:\*?\s", re.IGNORECASE)
+_HEADER_KEYS = (
+    r"from|de|von|van|da|od|fra|från|от|sent|date|envoy[ée](?: le)?|gesendet|datum|enviado"
+    r"|fecha|verzonden|data|wys[łl]ano|sendt|skickat|дата|to|[àa]|an|para|aan|do|til|till"
+    r"|subject|objet|betreff|asunto|onderwerp|oggetto|temat|emne|ämne|тема|cc|отправлено|кому"
+)
+_HEADER = re.compile(rf"^[\s*>]*(?:{_HEADER_KEYS})\s?:\*?\s", re.IGNORECASE)
+_FROM_OR_DATE = re.compile(
+    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата)\s?:",
+    re.IGNORECASE,
+)
 _SIGNATURE = re.compile(
-    r"^(?:--\s?|(?:Sent from|Envoyé de|Enviado desde)\s.*|Von meinem\s.+\sgesendet"
-    r"|Get Outlook for\s.+)$",
+    r"^(?:--\s?|__|(?:sent|envoy[ée]|enviado|inviato|verzonden|gesendet|wysłane)"
+    r"\s+(?:from|de|depuis|desde|da|vanaf|von|mit|with|z)\s.{0,60}"
+    r"|von meinem\s.{0,40}\sgesendet|get outlook for\s.{0,30}|sent with\s.{0,40})$",
     re.IGNORECASE,
 )
-_ATTRIBUTION_SPAN = 3  # Gmail wraps a long "On ... <address> wrote:" over lines
+# "2011/4/7 Nathan <support@example.com>" right above a quote, no colon
+_DATED_SENDER = re.compile(r"^.{0,80}\d.{0,80}<[\w.+-]+@[\w-]+(?:\.[\w-]+)+>\s*:?$")
+_ATTRIBUTION_SPAN = 6  # lines a client may wrap an attribution over
 
 
-def _attribution_start(lines: list[str], index: int) -> int | None:
-    """Where the attribution ending on line ``index`` begins (the shortest span), if any."""
-    for span in range(1, _ATTRIBUTION_SPAN + 1):
-        start = index - span + 1
-        if start < 0:
+def strip_quoted(text: str, *, html: str | None = None, sent: str | None = None) -> str:
+    """The reply's own text: no quoted history, no ``>`` lines, no signature.
+
+    ``html`` is read when ``text`` is empty; ``sent`` is the message being answered, whose
+    repeated lines are quoted history whatever introduces them.
+    """
+    if not text.strip() and html:
+        text = html_to_text(html)
+    for old, new in (("\r\n", "\n"), ("\r", "\n"), ("\xa0", " "), ("\u200e", "")):
+        text = text.replace(old, new)
+    lines = text.split("\n")
+    if sent:
+        lines = _without_sent(lines, sent)
+    kept = _new_lines(lines)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in kept)).strip()
+
+
+def _without_sent(lines: list[str], sent: str) -> list[str]:
+    """Lines repeating our message become ``>`` lines; so does the header just above them."""
+    quoted = repeated_lines(lines, sent)
+    marked = [f"> {line}" if index in quoted else line for index, line in enumerate(lines)]
+    for index in sorted(quoted):
+        if index - 1 in quoted:
+            continue  # inside a run: its header is above the run's first line
+        for above in _header_above(marked, index):
+            marked[above] = f"> {marked[above]}"
+    return marked
+
+
+def _header_above(lines: list[str], index: int) -> range:
+    """The header lines (attribution, separator, ``Key: value``) right above a quote."""
+    start = index
+    while start > 0 and not lines[start - 1].strip():
+        start -= 1
+    top = start
+    while top > 0 and start - top < _ATTRIBUTION_SPAN and _looks_like_header(lines, top - 1):
+        top -= 1
+    return range(top, start)
+
+
+def _looks_like_header(lines: list[str], index: int) -> bool:
+    """A header's shape, or (below the reply's first paragraph) a date or an address."""
+    bare = lines[index].strip()
+    if not bare or bare.startswith(">"):
+        return False
+    if bare.endswith(":") or _HEADER.match(bare) or _SEPARATOR.match(bare):
+        return True
+    below_reply = any(lines[above].strip() for above in range(index - 1))
+    return below_reply and bool(re.search(r"\d|@", bare))
+
+
+def _new_lines(lines: list[str]) -> list[str]:
+    kept: list[str] = []
+    index, in_signature = 0, False
+    while index < len(lines):
+        line = lines[index]
+        header_end = _header_end(lines, index)
+        if header_end is not None:
+            if not _quote_follows(lines, header_end):
+                break  # an unquoted history: everything below is the old message
+            index, in_signature = header_end, False
+            continue
+        if _quoted(line):
+            in_signature = False
+        elif _SIGNATURE.match(line.strip()) and (kept or line.startswith("--")):
+            in_signature = True
+        elif not in_signature:
+            kept.append(line)
+        index += 1
+    return kept
+
+
+def _quoted(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+def _quote_follows(lines: list[str], index: int) -> bool:
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    return index < len(lines) and _quoted(lines[index])
+
+
+def _header_end(lines: list[str], index: int) -> int | None:
+    """Where the quote header starting at ``index`` ends (exclusive), if one starts there."""
+    line = lines[index].strip()
+    if not line or _quoted(line):
+        return None
+    if _SEPARATOR.match(line):
+        return index + 1
+    if _FROM_OR_DATE.match(line) and ("@" in line or _is_header_block(lines, index)):
+        end = index
+        while end < len(lines) and (_HEADER.match(lines[end]) or _continues(lines, end)):
+            end += 1
+        return end
+    if _DATED_SENDER.match(line) and _quote_follows(lines, index + 1):
+        return index + 1
+    for end in range(index, min(index + _ATTRIBUTION_SPAN, len(lines))):
+        if not lines[end].strip():
             return None
-        joined = " ".join(line.strip() for line in lines[start : index + 1])
-        if _ATTRIBUTION.match(joined):
-            return start
+        joined = " ".join(part.strip() for part in lines[index : end + 1])
+        if _attribution(joined, single=end == index, first_line=line):
+            return end + 1
     return None
 
 
-def _is_outlook_header(lines: list[str], index: int) -> bool:
-    if not _FROM.match(lines[index]):
+def _attribution(joined: str, *, single: bool, first_line: str) -> bool:
+    """A wrapped attribution starts like one ("On", a date) or names the sender at once."""
+    if len(joined) > 500 or not _ATTRIBUTION.match(joined):
         return False
-    return any(_SENT.match(line) for line in lines[index + 1 : index + 4])
+    return single or bool(_OPENER.match(joined)) or "@" in first_line or "<" in first_line
 
 
-def _history_start(lines: list[str]) -> int:
-    for index, line in enumerate(lines):
-        if _SEPARATOR.match(line) or _is_outlook_header(lines, index):
-            return index
-        if line.rstrip().endswith(":") and (start := _attribution_start(lines, index)) is not None:
-            return start
-    return len(lines)
+def _is_header_block(lines: list[str], index: int) -> bool:
+    following = [line for line in lines[index + 1 : index + 5] if line.strip()]
+    return sum(bool(_HEADER.match(line)) for line in following) >= 1
 
 
-def _signature_start(lines: list[str]) -> int:
-    for index, line in enumerate(lines):
-        if _SIGNATURE.match(line.rstrip("\r")) and (line.startswith("--") or index > 0):
-            return index
-    return len(lines)
+def _continues(lines: list[str], index: int) -> bool:
+    """A wrapped value of the line above in a header block (a long To: list)."""
+    line = lines[index]
+    wrapped = bool(line.strip()) and line[:1] in " \t"
+    return index > 0 and wrapped and bool(_HEADER.match(lines[index - 1]))
 
 
-def strip_quoted(text: str) -> str:
-    """The reply's own text: no quoted history, no ``>`` lines, no signature."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    lines = lines[: _history_start(lines)]
-    lines = [line for line in lines if not line.lstrip().startswith(">")]
-    lines = lines[: _signature_start(lines)]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in lines)).strip()
+# --- HTML --------------------------------------------------------------------------------
+
+_BLOCK = frozenset(
+    {"p", "div", "br", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6"}
+    | {"hr", "pre", "section", "article", "header", "footer"}
+)
+_SKIP = frozenset({"script", "style", "head", "title"})
+
+
+class _TextOfHtml(HTMLParser):
+    """Text of an HTML mail: blocks on their own lines, ``<blockquote>`` as ``> `` lines."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self._line: list[str] = []
+        self._depth = 0
+        self._line_depth = 0
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self._skipping += 1
+        elif tag == "blockquote":
+            self._newline()
+            self._depth += 1
+        elif tag in _BLOCK:
+            self._newline()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag == "blockquote":
+            self._newline()
+            self._depth = max(0, self._depth - 1)
+        elif tag in _BLOCK:
+            self._newline()
+
+    def handle_data(self, data: str) -> None:
+        if self._skipping:
+            return
+        if not self._line:
+            self._line_depth = self._depth
+        self._line.append(re.sub(r"[ \t\r\n\xa0]+", " ", data))
+
+    def _newline(self) -> None:
+        text = "".join(self._line).strip()
+        self.lines.append(("> " * self._line_depth + text) if text else "")
+        self._line, self._line_depth = [], self._depth
+
+
+def html_to_text(html: str) -> str:
+    """The text of an HTML mail, quoted blocks as ``>`` lines, entities decoded."""
+    parser = _TextOfHtml()
+    parser.feed(html)
+    parser.close()
+    parser._newline()
+    return "\n".join(parser.lines)

@@ -29,7 +29,7 @@ from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
 from channels.base import EventKind, InboundEvent
 from channels.errors import PayloadError, SignatureError
-from channels.quoting import strip_quoted
+from channels.quoting import html_to_text, strip_quoted
 
 SIGNATURE_HEADER: str = EventWebhookHeader.SIGNATURE
 TIMESTAMP_HEADER: str = EventWebhookHeader.TIMESTAMP
@@ -207,10 +207,13 @@ def inbound_form(body: bytes, content_type: str) -> dict[str, str]:
         raise PayloadError("charsets is not JSON") from exc
     if not isinstance(charsets, dict):
         charsets = {}
-    return {
+    fields = {
         name: _decode(value, charset or str(charsets.get(name) or "utf-8"))
         for name, (value, charset) in raw.items()
     }
+    if "email" in raw:  # raw mode: the MIME message keeps its bytes; each part has a charset
+        fields["email"] = raw["email"][0].decode("utf-8", "surrogateescape")
+    return fields
 
 
 def is_auto_reply(headers: Message, subject: str | None) -> bool:
@@ -258,12 +261,6 @@ def _attachments(form: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(str(item.get("filename") or key) for key, item in info.items())
 
 
-def _html_to_text(html: str) -> str:
-    text = re.sub(r"(?is)<(script|style|blockquote).*?</\1>", "", html)
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
-    return re.sub(r"<[^>]+>", "", text)
-
-
 def _occurred_at(headers: Message, received_at: datetime | None) -> datetime:
     try:
         sent = parsedate_to_datetime(headers.get("Date") or "")
@@ -303,7 +300,7 @@ def parse_inbound(
         raise PayloadError("Inbound Parse post lacks the from or headers field")
     headers = HeaderParser(policy=HTTP).parsestr(form["headers"])
     subject = form.get("subject") or headers.get("Subject")
-    text = form.get("text") or _html_to_text(form.get("html", ""))
+    text = form.get("text") or html_to_text(form.get("html", ""))
     ours = _our_address(form, inbound_domain)
     kind: EventKind = "unsubscribed" if ours and ours[0] == "unsubscribe" else "replied"
     return InboundEvent(
@@ -315,6 +312,7 @@ def parse_inbound(
         address=parseaddr(form["from"])[1].lower() or None,
         subject=str(subject) if subject else None,
         text=strip_quoted(text),
+        body=text,
         headers={key: str(value) for key, value in headers.items()},
         reply_token=ours[1] if ours else None,
         in_reply_to=(headers.get("In-Reply-To") or "").strip() or None,

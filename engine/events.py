@@ -102,8 +102,12 @@ def apply_event(
     now: datetime,
     intent: str | None = None,
     workspace: Workspace | None = None,
+    branch: bool = True,
 ) -> Applied:
-    """Apply ``event`` once; a replay returns ``Applied(duplicate=True)`` and changes nothing."""
+    """Apply ``event`` once; a replay returns ``Applied(duplicate=True)`` and changes nothing.
+
+    ``branch=False`` (a reply held for a person to read) records it and moves no enrollment.
+    """
     row = _correlate(session, event)
     talent = session.get(Talent, row.talent_id) if row else _by_address(session, event.address)
     try:
@@ -113,8 +117,43 @@ def apply_event(
         return Applied(duplicate=True, talent_id=talent.id if talent else None)
     if talent is None:
         return Applied()
+    return _act(session, event, row, talent, intent, now, branch=branch, workspace=workspace)
+
+
+def apply_corrected_intent(
+    session: Session,
+    event: InboundEvent,
+    intent: str,
+    *,
+    now: datetime,
+    still_waiting: bool,
+    workspace: Workspace | None = None,
+) -> Applied:
+    """A person set the intent of a reply already recorded: the intent's effects, and its
+    branch when the enrollment ``still_waiting`` at the step the reply answered."""
+    row = _correlate(session, event)
+    talent = session.get(Talent, row.talent_id) if row else _by_address(session, event.address)
+    if talent is None:
+        return Applied()
+    return _act(session, event, row, talent, intent, now, branch=still_waiting,
+                workspace=workspace)  # fmt: skip
+
+
+def _act(
+    session: Session,
+    event: InboundEvent,
+    row: OutboxMessage | None,
+    talent: Talent,
+    intent: str | None,
+    now: datetime,
+    *,
+    branch: bool,
+    workspace: Workspace | None,
+) -> Applied:
+    """The event's effects on the talent, then (``branch``) on the enrollment it answers."""
     effects = _effects(session, event, row, talent, intent, now)
-    enrollment, moves = _branch(session, event, row, talent, intent, now, effects, workspace)
+    answered = row if branch else None
+    enrollment, moves = _branch(session, event, answered, talent, intent, now, effects, workspace)
     if intent == "interested" and not any(_gives_task(session, move) for move in moves):
         _follow_up(session, talent, row, event, now)
         effects.append("task")

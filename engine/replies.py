@@ -6,6 +6,8 @@
                                     ("not interested", "kein Interesse") counts as not_interested
     no cue at all                -> other
 
+Quoted history is removed by ``channels.quoting.strip_quoted``, the one reader of a reply.
+
 The intent names are the ones sequences branch on (``replied.<intent>``). ``RuleClassifier``
 is the default; anything with the ``Classifier`` shape (a model, a hosted API) can replace it.
 Everything here is pure (no clock, no database) except ``load_phrases``, which reads the
@@ -23,6 +25,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import yaml
 
+from channels.quoting import strip_quoted
 from engine import reply_rules as rules
 from sequences.errors import InputError
 from sequences.model import INTENTS
@@ -62,35 +65,6 @@ class Classifier(Protocol):
         subject: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Verdict: ...
-
-
-# --- quoted history --------------------------------------------------------------------
-
-_QUOTE_HEADERS = re.compile(
-    r"^\s*("
-    r"on\b.*\bwrote:?"  # en: "On Mon, 2 Mar 2026, Jane <...> wrote:"
-    r"|le\b.*\ba [ée]crit\s*:?"  # fr
-    r"|am\b.*\bschrieb.*"  # de
-    r"|el\b.*\bescribi[óo]:?"  # es
-    r"|-{2,}\s*(original message|message d'origine|urspr[üu]ngliche nachricht"
-    r"|mensaje original)\s*-*"
-    r"|(from|de|von)\s?:.*@.*"  # Outlook header block
-    r"|sent from my \w+.*|envoy[ée] de mon \w+.*|von meinem \w+ gesendet.*|enviado desde mi \w+.*"
-    r"|--\s?"  # signature delimiter
-    r")\s*$",
-    re.IGNORECASE,
-)
-
-
-def strip_quoted(text: str) -> str:
-    """The new part of a reply: stops at the first quote header, drops ``>`` lines."""
-    kept: list[str] = []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if _QUOTE_HEADERS.match(line):
-            break
-        if not line.lstrip().startswith(">"):
-            kept.append(line)
-    return "\n".join(kept).strip()
 
 
 def normalise(text: str) -> str:

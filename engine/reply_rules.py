@@ -58,6 +58,8 @@ OUT_OF_OFFICE: tuple[Cue, ...] = (
     (r"\bwhen i('m| am) back\b|\bupon my return\b", 2),
     (r"\bwill not be forwarded\b", 2),
     (r"\bfor urgent (matters|requests|issues)\b", 2),
+    (r"\b(away|off|out|travell?ing) (until|till|through)\b", 3),
+    (r"\b(returning|back) (on|to the office)\b", 2),
     # fr
     (r"\babsente? (du bureau|jusqu)", 3),
     (r"\ben conges?\b", 3),
@@ -77,6 +79,8 @@ OUT_OF_OFFICE: tuple[Cue, ...] = (
     (r"\bkeinen zugriff auf (meine )?e-?mails\b", 3),
     (r"\bwieder (erreichbar|im buro)\b", 3),
     (r"\bnicht weitergeleitet\b", 2),
+    (r"\b(nach|bei) meiner ruckkehr\b", 3),
+    (r"\bausser haus\b", 3),
     # es
     (r"\bfuera de la oficina\b", 3),
     (r"\b(estoy|me encuentro|estare) de (vacaciones|viaje)\b", 3),
@@ -85,6 +89,8 @@ OUT_OF_OFFICE: tuple[Cue, ...] = (
     (r"\bde baja (por|medica)\b", 3),
     (r"\ba mi (regreso|vuelta)\b", 2),
     (r"\bacceso limitado\b", 2),
+    (r"\bpor vacaciones\b", 3),
+    (r"\bno estare disponible\b", 2),
 )
 
 NOT_INTERESTED: tuple[Cue, ...] = (
@@ -100,6 +106,12 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bnot (a good|the right) (time|moment)\b", 2),
     (r"\bnot for me\b", 2),
     (r"\bdecline\b", 2),
+    (
+        r"\b(pursue|pursuing|accepted|taken|chosen) (other|another|a different) "
+        r"(opportunit|offer|role|position|job)",
+        2,
+    ),
+    (r"\bdecided to (stay|remain|accept|go with|pursue)\b", 2),
     (r"\btry me (again|later|in)\b", 1),
     (r"\bmaybe (next year|later|in the future)\b", 1),
     # fr
@@ -157,7 +169,7 @@ INTERESTED: tuple[Cue, ...] = (
     (r"\b(call|ring|phone) me\b", 2),
     (r"\b(yes|yeah|sure|absolutely|definitely)\b", 1),
     # fr
-    (r"\binteress(e|ee|es|ees)\b", 2),
+    (r"(?<!ihr )(?<!ihres )\binteress(e|ee|es|ees)\b", 2),
     (r"\bm'interess(e|ent|er)\b", 2),
     (r"\bje veux bien\b|\bappelez-moi\b", 2),
     (r"\bavec plaisir\b|\bvolontiers\b", 2),
@@ -169,7 +181,7 @@ INTERESTED: tuple[Cue, ...] = (
     (r"\b(oui|bien sur|carrement)\b", 1),
     # de
     (r"\binteressiert\b", 2),
-    (r"\binteresse\b", 2),
+    (r"(?<!ihr )(?<!ihres )(?<!unser )\binteresse\b", 2),  # not "danke fur Ihr Interesse"
     (r"\bgerne?\b", 2),
     (r"\b(klingt|hort sich) (gut|spannend|interessant|super|toll)\b", 2),
     (r"\brufen sie mich (gerne |gern )?an\b", 2),

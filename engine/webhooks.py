@@ -7,22 +7,26 @@ Replies are matched to our message (``engine.matching``) and classified
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from channels import sendgrid, twilio
 from channels.base import InboundEvent
 from channels.errors import SignatureError
+from channels.quoting import strip_quoted
 from engine.event_batches import BatchResult, apply_events
-from engine.events import apply_event
-from engine.matching import correlate
+from engine.events import Applied, apply_event
+from engine.matching import Match, correlate
+from engine.models import OutboxMessage
 from engine.replies import Classifier, Verdict
+from engine.reply_review import held, note_verdict
 from engine.webdeps import FrozenModel, Problem, Services, ServicesDep
 
 logger = logging.getLogger("nurture.webhooks")
@@ -36,7 +40,6 @@ router = APIRouter(
     },
 )
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-FORM_PART_LIMIT = 4 * 1024 * 1024  # one text field of an Inbound Parse post (html, headers)
 
 
 class Stored(FrozenModel):
@@ -57,6 +60,7 @@ class ReplyStored(FrozenModel):
     matched_by: str
     talent_id: int | None
     enrollment_id: int | None
+    reply_id: int | None = None  # the timeline row `nurture replies set` corrects
 
 
 @router.post("/sendgrid/events", summary="SendGrid Event Webhook (ECDSA-signed)")
@@ -79,8 +83,9 @@ async def sendgrid_inbound(secret: str, request: Request, svc: ServicesDep) -> R
         raise SignatureError("NURTURE_INBOUND_SECRET is not set: inbound mail is refused")
     if not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
         raise SignatureError("wrong inbound secret in the URL")
-    async with request.form(max_part_size=FORM_PART_LIMIT) as form:
-        fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    body = await request.body()  # the app's BodyLimit caps it (MAX_INBOUND_BODY)
+    # Each field in its declared charset (SendGrid's ``charsets``): Starlette reads UTF-8 only.
+    fields = sendgrid.inbound_form(body, request.headers.get("content-type", ""))
     event = sendgrid.parse_inbound(
         fields, inbound_domain=svc.config.inbound_domain, received_at=svc.clock()
     )
@@ -143,23 +148,33 @@ def _may_branch(event: InboundEvent) -> bool:
 
 
 def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
-    """Match, classify (replies only) and apply one message from a person.
+    """Match, read again, classify (replies only) and apply one message from a person.
 
-    The message may also be STOP/START (SMS) or a mail to our unsubscribe address.
-    An interested reply is logged for the recruiter (the engine adds their task).
+    The message may also be STOP/START (SMS) or a mail to our unsubscribe address. A verdict
+    below ``replies.review_below`` is held for the recruiter (``engine.reply_review``).
     """
-    verdict = classify_reply(svc.classifier, event) if event.kind == "replied" else None
-    intent = verdict.intent if verdict else None
     workspace = svc.workspace()
+    review_below = workspace.settings.replies.review_below if workspace else 0.0
 
-    def work(session: Session) -> tuple[Any, Any]:
+    def work(session: Session) -> tuple[Match, Applied, Verdict | None, int | None]:
         correlated, match = correlate(session, event)
+        correlated = reread(session, correlated)
+        verdict = classify_reply(svc.classifier, correlated) if event.kind == "replied" else None
+        hold = verdict is not None and held(verdict, review_below)
         applied = apply_event(
-            session, correlated, now=svc.clock(), intent=intent, workspace=workspace
+            session,
+            correlated,
+            now=svc.clock(),
+            intent=verdict.intent if verdict and not hold else None,
+            workspace=workspace,
+            branch=not hold,
         )
-        return match, applied
+        noted = None
+        if verdict and not applied.duplicate:
+            noted = note_verdict(session, correlated, verdict, match, hold=hold)
+        return match, applied, verdict, noted.id if noted else None
 
-    match, applied = svc.transaction(work)
+    match, applied, verdict, reply_id = svc.transaction(work)
     if verdict and verdict.intent == "interested" and not applied.duplicate:
         logger.info(
             "interested reply: talent %s, enrollment %s (%s)",
@@ -170,12 +185,25 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
     return ReplyStored(
         duplicate=applied.duplicate,
         kind=event.kind,
-        intent=intent,
+        intent=verdict.intent if verdict else None,
         confidence=verdict.confidence if verdict else None,
         matched_by=match.how,
         talent_id=applied.talent_id,
         enrollment_id=applied.enrollment_id,
+        reply_id=reply_id,
     )
+
+
+def reread(session: Session, event: InboundEvent) -> InboundEvent:
+    """The reply's new text read again knowing the message it answers (see channels.quoting)."""
+    if event.body is None or event.message_id is None:
+        return event
+    sent = session.scalar(
+        select(OutboxMessage.text).where(OutboxMessage.message_id == event.message_id)
+    )
+    if not sent:
+        return event
+    return dataclasses.replace(event, text=strip_quoted(event.body, sent=sent))
 
 
 def classify_reply(classifier: Classifier, event: InboundEvent) -> Verdict:

@@ -1,9 +1,11 @@
-"""``nurture replies classify|evaluate`` and ``nurture report``: replies and the funnel."""
+"""``nurture replies classify|evaluate|list|set`` and ``nurture report``: replies and the funnel."""
 
 from __future__ import annotations
 
 import csv
+import getpass
 import io
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,8 +15,10 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.clock import clock_from_option
 from engine.models import Enrollment
 from engine.replies import RuleClassifier, evaluate, load_phrases, parse_samples
+from engine.reply_review import ReplyRow, correct, labelled_examples, recent_replies
 from engine.report import (
     ALL,
     LABELS,
@@ -26,9 +30,12 @@ from engine.report import (
     funnel,
 )
 from sequences.errors import InputError
+from sequences.model import INTENTS
 from sequences.suggest import did_you_mean
 
-replies = typer.Typer(help="Reply intent: classify a reply, measure the classifier.")
+replies = typer.Typer(
+    help="Reply intent: review and correct replies, classify a text, measure the classifier."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -84,6 +91,79 @@ def evaluate_command(
             highlight=False,
             soft_wrap=True,
         )
+
+
+@replies.command("list")
+def list_command(
+    ctx: typer.Context,
+    intent: Annotated[str | None, typer.Option(help="Only replies of this intent.")] = None,
+    unverified: Annotated[
+        bool,
+        typer.Option(
+            "--unverified", help="Only replies not matched by our message id, token or thread."
+        ),
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many replies.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as a JSON list.")] = False,
+) -> None:
+    """Recent replies, newest first: their new text, intent, confidence and reason."""
+    with ctx.obj.db.session() as session:
+        rows = recent_replies(session, intent=intent, unverified=unverified, limit=limit)
+    console: Console = ctx.obj.console
+    if as_json:
+        console.print_json(data=[row.as_dict() for row in rows])
+        return
+    table = Table("id", "at", "talent", "campaign/step", "intent", "conf", "text", "reason")
+    for row in rows:
+        table.add_row(*_cells(row))
+    console.print(table if rows else "no replies yet")
+
+
+def _cells(row: ReplyRow) -> list[str]:
+    flags = "".join(f" ({flag})" for flag, on in (("held", row.held), ("unverified",
+                    not row.verified), ("set", row.corrected_by)) if on)  # fmt: skip
+    return [
+        str(row.id), f"{row.at:%Y-%m-%d %H:%M}", row.talent or "?",
+        f"{row.campaign or '-'}/{row.step or '-'}", f"{row.intent or '-'}{flags}",
+        "" if row.confidence is None else f"{row.confidence:.2f}",
+        row.text if len(row.text) <= 80 else row.text[:79] + "…", row.reason or "",
+    ]  # fmt: skip
+
+
+@replies.command("set")
+def set_command(
+    ctx: typer.Context,
+    reply_id: Annotated[int, typer.Argument(help="The reply's id (see `nurture replies list`).")],
+    intent: Annotated[str, typer.Argument(help=f"The intent: {', '.join(INTENTS)}.")],
+    by: Annotated[
+        str | None, typer.Option(help="Who corrects it (default: your login name).")
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Pretend it is this ISO time (simulation).")
+    ] = None,
+) -> None:
+    """Correct a reply's intent: its enrollment takes that branch if it still waits."""
+    from engine.runtime import Runtime
+
+    who = by or getpass.getuser()
+    workspace = Runtime.load(ctx.obj.config).workspace
+    with ctx.obj.db.session() as session:
+        row = correct(session, reply_id, intent, by=who, now=clock_from_option(now)(),
+                      workspace=workspace)  # fmt: skip
+    ctx.obj.console.print(
+        f"reply {row.id} from {row.talent or 'an unknown sender'}: {intent} (set by {who})",
+        markup=False,
+        highlight=False,
+    )
+
+
+@replies.command("examples")
+def examples_command(ctx: typer.Context) -> None:
+    """Print corrected replies as labelled JSON lines (for `replies evaluate` and the corpus)."""
+    with ctx.obj.db.session() as session:
+        lines = [json.dumps(row, ensure_ascii=False) for row in labelled_examples(session)]
+    for line in lines:
+        ctx.obj.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 ReportFormat = Literal["table", "json", "csv"]

@@ -181,9 +181,11 @@ async def test_a_reply_from_a_known_talent_is_classified_and_recorded_once(
     assert first.json() | {"confidence": None} == {
         "duplicate": False, "kind": "replied", "intent": "interested", "confidence": None,
         "matched_by": "address", "talent_id": maya, "enrollment_id": None,
+        "reply_id": first.json()["reply_id"],
     }  # fmt: skip
     assert again.json()["duplicate"] is True
     (reply,) = engagements(db, kind="replied")
+    assert reply.id == first.json()["reply_id"]
     assert (reply.talent_id, reply.data["intent"]) == (maya, "interested")
     assert talent(db, maya).stage == "candidate"
     assert counts(db)["tasks"] == 1  # the recruiter's follow-up
