@@ -51,6 +51,7 @@ class Config:
     workspace: Path
     database_url: str
     public_url: str = "http://127.0.0.1:8000"
+    public_url_set: bool = False  # False: the local default above, which no talent can reach
     api_key: SecretStr | None = None
     sendgrid_api_key: SecretStr | None = None
     sendgrid_webhook_public_key: str | None = None
@@ -73,6 +74,7 @@ class Config:
             workspace=root,
             database_url=env.get("NURTURE_DATABASE_URL") or f"sqlite:///{root / 'nurture.db'}",
             public_url=(env.get("NURTURE_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            public_url_set=bool(env.get("NURTURE_PUBLIC_URL")),
             api_key=_secret(env, "NURTURE_API_KEY"),
             sendgrid_api_key=_secret(env, "SENDGRID_API_KEY"),
             sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
