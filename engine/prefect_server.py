@@ -51,8 +51,10 @@ def _free_port() -> int:
         return port
 
 
-def _server(port: int) -> Any:
-    """Prefect's own subprocess server, spawned so that it cannot outlive nurture."""
+def _server(port: int, *, scheduler: bool) -> Any:
+    """Prefect's own subprocess server, spawned so that it cannot outlive nurture. An
+    "ephemeral" server runs no services; ``scheduler`` keeps them (the scheduler turns the
+    deployments' cron schedules into flow runs)."""
     import prefect
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
@@ -64,8 +66,9 @@ def _server(port: int) -> Any:
                    "prefect.server.api.server:create_app"]  # fmt: skip
             address = ["--host", "127.0.0.1", "--port", str(self.port)]
             settings = get_current_settings().to_environment_variables(exclude_unset=True)
-            env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-                   "PREFECT__SERVER_FINAL": "1", **settings}  # fmt: skip
+            mode = {} if scheduler else {"PREFECT__SERVER_EPHEMERAL": "1"}
+            env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_FINAL": "1",
+                   **mode, **settings}  # fmt: skip
             return subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", *app, *address, "--log-level", "error",
                  "--lifespan", "on"],
@@ -85,17 +88,17 @@ def _startup_timeout() -> int:
 
 
 @contextmanager
-def prefect_api() -> Iterator[str]:
+def prefect_api(*, scheduler: bool = False) -> Iterator[str]:
     """The Prefect API to use: ``PREFECT_API_URL`` when set, else a temporary server started
     here (from the main thread: the parent-death signal follows the thread that spawned it)
-    and stopped on the way out."""
+    and stopped on the way out; ``scheduler``: one that runs deployments' schedules."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if url := PREFECT_API_URL.value():
         _check_answers(url)
         yield url
         return
-    server = _server(_free_port())
+    server = _server(_free_port(), scheduler=scheduler)
     timeout = _startup_timeout()
     try:
         server.start(timeout=timeout)

@@ -157,11 +157,11 @@ def serve(
 
     check_public_url(config)  # every scheduled tick would fail on it
     rt = Runtime.load(config)
-    with sigterm_interrupts(), prefect_api():
-        asyncio.run(_serve_scheduled(server, config, rt))
+    with sigterm_interrupts(), prefect_api(scheduler=True):
+        asyncio.run(_serve_scheduled(ctx.obj.console, server, config, rt))
 
 
-async def _serve_scheduled(server: Any, config: Config, rt: Runtime) -> None:
+async def _serve_scheduled(console: Console, server: Any, config: Config, rt: Runtime) -> None:
     """The web app and a Prefect runner that starts each campaign's ticks on its cron; a
     signal stops the web app, then the runner (which stops its flow runs)."""
     from prefect.runner import Runner
@@ -171,6 +171,8 @@ async def _serve_scheduled(server: Any, config: Config, rt: Runtime) -> None:
     runner = Runner(name="nurture-serve")
     for deployment in await deployments(config, rt):
         await runner.aadd_deployment(deployment)
+        cron = deployment.schedules[0].schedule
+        console.print(f"campaign {deployment.name}: a tick on {cron.cron} ({cron.timezone})")
     web = asyncio.create_task(server.serve())
     polling = asyncio.create_task(runner.start())
     await asyncio.sleep(0)  # both tasks began and set their signal handlers: replace them

@@ -6,40 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 from journey import NURTURE, Workspace
+from processes import prefect_servers, wait_for
 
 NOW = "2026-03-02T09:30:00+00:00"  # a Monday inside the example's send window
 CAMPAIGN = "backend-engineers-q1"
-
-
-def prefect_servers(env: dict[str, str]) -> dict[int, int]:
-    """``{pid: parent pid}`` of the Prefect API servers started with this test's
-    PREFECT_HOME (read from /proc: the servers' own environment)."""
-    home = f"PREFECT_HOME={env['PREFECT_HOME']}".encode()
-    found = {}
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            environ = (proc / "environ").read_bytes()
-            stat = (proc / "stat").read_text()
-        except (OSError, ValueError):
-            continue  # not a process, or gone meanwhile
-        if b"prefect.server.api.server" in cmdline and home in environ.split(b"\0"):
-            found[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return found
-
-
-def _wait_for(condition: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_run_through_prefect_sends_and_leaves_no_server(ws: Workspace) -> None:
@@ -61,14 +34,14 @@ def test_a_killed_run_leaves_no_prefect_server(ws: Workspace, sig: signal.Signal
     run = subprocess.Popen(args, cwd=ws.root, env=ws.env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        assert _wait_for(lambda: run.pid in prefect_servers(ws.env).values(), 120)
+        assert wait_for(lambda: run.pid in prefect_servers(ws.env).values(), 120)
         children = set(prefect_servers(ws.env))
         os.kill(run.pid, sig)
         output, _ = run.communicate(timeout=60)
     finally:
         run.kill()
     assert b"Traceback" not in output or sig is signal.SIGKILL, output.decode()
-    assert _wait_for(lambda: not children & set(prefect_servers(ws.env)), 30)
+    assert wait_for(lambda: not children & set(prefect_servers(ws.env)), 30)
 
 
 def test_a_server_that_does_not_start_is_one_line_saying_what_to_do(ws: Workspace) -> None:
@@ -78,7 +51,7 @@ def test_a_server_that_does_not_start_is_one_line_saying_what_to_do(ws: Workspac
     assert "Traceback" not in ran.err
     [line] = [line for line in ran.err.splitlines() if line.startswith("error:")]
     assert "--no-prefect" in line and "PREFECT_API_URL" in line
-    assert _wait_for(lambda: prefect_servers(ws.env) == {}, 30)
+    assert wait_for(lambda: prefect_servers(ws.env) == {}, 30)
 
 
 def test_an_unreachable_prefect_server_is_one_line(ws: Workspace) -> None:
