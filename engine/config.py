@@ -14,7 +14,11 @@ from sequences.errors import InputError
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("NURTURE_WORKSPACE", "the recruiter workspace folder (default: the current folder)"),
     ("NURTURE_DATABASE_URL", "SQLAlchemy URL; default `sqlite:///<workspace>/nurture.db`"),
-    ("NURTURE_PUBLIC_URL", "public base URL of the webhook app (links, Twilio signatures)"),
+    (
+        "NURTURE_PUBLIC_URL",
+        "public base URL of the webhook app (links, Twilio signatures); "
+        "required to send through SendGrid or Twilio",
+    ),
     ("NURTURE_API_KEY", "bearer key for `/api/*`"),
     ("NURTURE_SECRET_KEY", "key signing unsubscribe links (default: `<workspace>/.nurture/`)"),
     ("SENDGRID_API_KEY", "SendGrid sending key"),
