@@ -100,16 +100,15 @@ def prefect_api(*, scheduler: bool = False) -> Iterator[str]:
         return
     server = _server(_free_port(), scheduler=scheduler)
     timeout = _startup_timeout()
-    try:
-        server.start(timeout=timeout)
-    except (RuntimeError, OSError) as exc:
-        server.stop()
-        raise PrefectUnavailable(
-            f"the temporary Prefect server did not start within {timeout} s: run with "
-            "--no-prefect, point PREFECT_API_URL at a Prefect server, or raise "
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
-        ) from exc
-    try:
+    try:  # stopped however we leave, a Ctrl-C during its startup included
+        try:
+            server.start(timeout=timeout)
+        except (RuntimeError, OSError) as exc:
+            raise PrefectUnavailable(
+                f"the temporary Prefect server did not start within {timeout} s: run with "
+                "--no-prefect, point PREFECT_API_URL at a Prefect server, or raise "
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+            ) from exc
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             yield server.api_url
             _drain()
