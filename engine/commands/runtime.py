@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -204,6 +203,7 @@ def deploy(
 ) -> None:
     """Register one deployment per campaign on the Prefect server (PREFECT_API_URL); the
     talent base must be PostgreSQL, shared by the workers of every machine."""
+    import httpx
     from prefect.deployments.runner import adeploy
     from prefect.settings import PREFECT_API_URL
     from prefect.types.entrypoint import EntrypointType
