@@ -172,6 +172,7 @@ async def _serve_scheduled(console: Console, server: Any, config: Config, rt: Ru
         await runner.aadd_deployment(deployment)
         cron = deployment.schedules[0].schedule
         console.print(f"campaign {deployment.name}: a tick on {cron.cron} ({cron.timezone})")
+    console.print(f"webhook app on http://{server.config.host}:{server.config.port}")
     web = asyncio.create_task(server.serve())
     polling = asyncio.create_task(runner.start())
     await asyncio.sleep(0)  # both tasks began and set their signal handlers: replace them

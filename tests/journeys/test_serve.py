@@ -84,6 +84,7 @@ def test_serve_sends_on_the_campaigns_cron_and_stops_cleanly(ws: Workspace) -> N
     output = log.read_text()
     assert code == 0, output
     assert "campaign every-minute: a tick on * * * * *" in output
+    assert f"webhook app on {url}" in output
     assert "Traceback" not in output, output
     assert wait_for(lambda: not alive(spawned), 30), alive(spawned)
     assert prefect_servers(ws.env) == {}
