@@ -72,10 +72,28 @@ def _build(config: Config, name: str, clock: Clock) -> Channel:
     return channel
 
 
+PUBLIC_URL_CHANNELS = {"sendgrid": "SendGrid", "twilio": "Twilio"}
+"""Channels whose messages carry links back to the webhook app (unsubscribe links, Twilio's
+StatusCallback): sending through them with the local default URL would mail dead links."""
+
+
+def check_public_url(config: Config) -> None:
+    """Refuse real sending without ``NURTURE_PUBLIC_URL`` (the file channel needs none)."""
+    names = [config.email_channel, config.sms_channel]
+    real = sorted({PUBLIC_URL_CHANNELS[n] for n in names if n in PUBLIC_URL_CHANNELS})
+    if real and not config.public_url_set:
+        raise ChannelConfigError(
+            f"{' and '.join(real)} messages link back to this server (unsubscribe links, "
+            "status callbacks): set NURTURE_PUBLIC_URL to its public https:// address; "
+            "nothing was sent"
+        )
+
+
 def build_channels(config: Config, clock: Clock = system_clock) -> dict[str, Channel]:
     """``{"email": ..., "sms": ..., "whatsapp": ...}`` as the configuration asks. ``clock``
     dates the file channel's messages (the engine's clock: ``--now``, the demo's weeks);
     provider channels keep the wall clock, which their Retry-After headers are read against."""
+    check_public_url(config)
     email = _build(config, config.email_channel, clock)
     if config.sms_channel == config.email_channel:
         return {"email": email, "sms": email, "whatsapp": email}

@@ -14,7 +14,11 @@ from sequences.errors import InputError
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("NURTURE_WORKSPACE", "the recruiter workspace folder (default: the current folder)"),
     ("NURTURE_DATABASE_URL", "SQLAlchemy URL; default `sqlite:///<workspace>/nurture.db`"),
-    ("NURTURE_PUBLIC_URL", "public base URL of the webhook app (links, Twilio signatures)"),
+    (
+        "NURTURE_PUBLIC_URL",
+        "public base URL of the webhook app (links, Twilio signatures); "
+        "required to send through SendGrid or Twilio",
+    ),
     ("NURTURE_API_KEY", "bearer key for `/api/*`"),
     ("NURTURE_SECRET_KEY", "key signing unsubscribe links (default: `<workspace>/.nurture/`)"),
     ("SENDGRID_API_KEY", "SendGrid sending key"),
@@ -51,6 +55,7 @@ class Config:
     workspace: Path
     database_url: str
     public_url: str = "http://127.0.0.1:8000"
+    public_url_set: bool = False  # False: the local default above, which no talent can reach
     api_key: SecretStr | None = None
     sendgrid_api_key: SecretStr | None = None
     sendgrid_webhook_public_key: str | None = None
@@ -73,6 +78,7 @@ class Config:
             workspace=root,
             database_url=env.get("NURTURE_DATABASE_URL") or f"sqlite:///{root / 'nurture.db'}",
             public_url=(env.get("NURTURE_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            public_url_set=bool(env.get("NURTURE_PUBLIC_URL")),
             api_key=_secret(env, "NURTURE_API_KEY"),
             sendgrid_api_key=_secret(env, "SENDGRID_API_KEY"),
             sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,

@@ -104,17 +104,18 @@ async def campaign_tick(
     return summary.as_dict()
 
 
-def deployments(
+async def deployments(
     config: Config, rt: Runtime, *, pool: str | None = None, entrypoint_type: Any = None
 ) -> list[Any]:
-    """One deployment per campaign, on the campaign's cron schedule and time zone."""
+    """One deployment per campaign, on the campaign's cron schedule and time zone (async:
+    Prefect's ``to_deployment`` returns a coroutine when called inside an event loop)."""
     from prefect.schedules import Cron
 
     result = []
     for campaign_id, campaign in sorted(rt.workspace.campaigns.items()):
         schedule = Cron(campaign.schedule.cron, timezone=campaign.schedule.timezone)
         result.append(
-            campaign_tick.to_deployment(
+            await campaign_tick.ato_deployment(
                 name=campaign_id,
                 schedules=[schedule],
                 parameters={"campaign": campaign_id, "workspace": str(config.workspace)},

@@ -32,11 +32,14 @@ def demo(
     ] = 1,
 ) -> None:
     """Run a recruiting campaign over three simulated weeks: sends, replies, a funnel."""
+    from engine.prefect_server import prefect_api, sigterm_interrupts
+
     console = Console()
     root = workspace or Path(tempfile.mkdtemp(prefix="nurture-demo-"))
     try:
         kept = workspace is not None or keep
-        asyncio.run(_demo(console, root.resolve(), seed, kept=kept))
+        with sigterm_interrupts(), prefect_api():  # the same temporary server as `nurture run`
+            asyncio.run(_demo(console, root.resolve(), seed, kept=kept))
     finally:
         if workspace is None and not keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -14,6 +15,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from engine.clock import Clock, clock_from_option
+from engine.config import Config
 from engine.models import OutboxMessage, Task
 from engine.runtime import Runtime
 from engine.tick import TickSummary
@@ -59,13 +61,26 @@ def run(
                               "(nurture talents import FILE.csv)")  # fmt: skip
         return
     if prefect and not dry_run:
-        from engine.flows import campaign_tick
-
-        data = asyncio.run(campaign_tick(campaign, str(ctx.obj.config.workspace), now, True))
-        summary = data
+        summary = _prefect_tick(ctx.obj.config, campaign, now)
     else:
         summary = _tick(ctx, rt, campaign, clock, dry_run=dry_run).as_dict()
     _print_summary(ctx.obj.console, summary, as_json=as_json)
+
+
+def _prefect_tick(config: Config, campaign: str, now: str | None) -> dict[str, Any]:
+    """One tick as a Prefect flow run; a temporary Prefect server unless PREFECT_API_URL is
+    set, never left behind (not on error, SIGTERM or Ctrl-C either)."""
+    from engine.adapters import check_public_url
+    from engine.prefect_server import prefect_api, sigterm_interrupts
+
+    check_public_url(config)  # here, not inside the flow: one line, no Prefect traceback
+    with sigterm_interrupts(), prefect_api():
+        from engine.flows import campaign_tick
+
+        data: dict[str, Any] = asyncio.run(
+            campaign_tick(campaign, str(config.workspace), now, True)
+        )
+    return data
 
 
 def _missing_sqlite_file(url: str) -> Path | None:
@@ -132,7 +147,8 @@ def serve(
         bool, typer.Option(help="Run every campaign on its cron schedule (Prefect).")
     ] = True,
 ) -> None:
-    """Serve the webhook app, and every campaign on its cron schedule."""
+    """Serve the webhook app, and every campaign on its cron schedule (a temporary Prefect
+    server unless PREFECT_API_URL is set). SIGTERM or Ctrl-C stops both gracefully."""
     import uvicorn
 
     from engine.clock import system_clock
@@ -141,38 +157,110 @@ def serve(
     config = ctx.obj.config
     app = create_app(config, ctx.obj.db, system_clock)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    if not schedules:
+        asyncio.run(server.serve())
+        return
+    from engine.adapters import check_public_url
+    from engine.prefect_server import prefect_api, sigterm_interrupts
 
-    async def both() -> None:
-        jobs: list[Any] = [server.serve()]
-        if schedules:
-            from prefect import aserve
+    check_public_url(config)  # every scheduled tick would fail on it
+    rt = Runtime.load(config)
+    with sigterm_interrupts(), prefect_api(scheduler=True):
+        asyncio.run(_serve_scheduled(ctx.obj.console, server, config, rt))
 
-            from engine.flows import deployments
 
-            jobs.append(aserve(*deployments(config, Runtime.load(config))))
-        await asyncio.gather(*jobs)
+async def _serve_scheduled(console: Console, server: Any, config: Config, rt: Runtime) -> None:
+    """The web app and a Prefect runner that starts each campaign's ticks on its cron; a
+    signal stops the web app, then the runner (which stops its flow runs)."""
+    from prefect.runner import Runner
 
-    asyncio.run(both())
+    from engine.flows import deployments
+
+    runner = Runner(name="nurture-serve")
+    for deployment in await deployments(config, rt):
+        await runner.aadd_deployment(deployment)
+        cron = deployment.schedules[0].schedule
+        console.print(f"campaign {deployment.name}: a tick on {cron.cron} ({cron.timezone})")
+    console.print(f"webhook app on http://{server.config.host}:{server.config.port}")
+    web = asyncio.create_task(server.serve())
+    polling = asyncio.create_task(runner.start())
+    await asyncio.sleep(0)  # both tasks began and set their signal handlers: replace them
+    _stop_on_signals(server)
+    try:
+        await web
+    finally:
+        if runner.started:
+            await runner.astop()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(polling, timeout=30)
+
+
+def _stop_on_signals(server: Any) -> None:
+    """SIGINT and SIGTERM ask uvicorn to shut down, without its re-raising the signal after
+    (which would kill the process before the runner and the Prefect server are stopped)."""
+    import signal
+
+    def stop(_signal: int, _frame: Any) -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
 
 
 def deploy(
     ctx: typer.Context,
     pool: Annotated[str, typer.Option("--pool", help="Prefect work pool (type: process).")],
 ) -> None:
-    """Register one deployment per campaign on the Prefect server (PREFECT_API_URL)."""
+    """Register one deployment per campaign on the Prefect server (PREFECT_API_URL); the
+    talent base must be PostgreSQL, shared by the workers of every machine."""
+    import httpx
     from prefect.deployments.runner import adeploy
+    from prefect.settings import PREFECT_API_URL
     from prefect.types.entrypoint import EntrypointType
 
     from engine.flows import deployments
+    from engine.prefect_server import prefect_api
 
     config = ctx.obj.config
-    found = deployments(config, Runtime.load(config), pool=pool,
-                        entrypoint_type=EntrypointType.MODULE_PATH)  # fmt: skip
-    ids = asyncio.run(adeploy(*found, work_pool_name=pool, build=False, push=False,
-                              print_next_steps_message=False))  # fmt: skip
-    for deployment, deployment_id in zip(found, ids, strict=True):
+    _check_deployable(config, PREFECT_API_URL.value())
+    rt = Runtime.load(config)
+
+    async def register() -> list[Any]:
+        found = await deployments(config, rt, pool=pool,
+                                  entrypoint_type=EntrypointType.MODULE_PATH)  # fmt: skip
+        ids = await adeploy(*found, work_pool_name=pool, build=False, push=False,
+                            print_next_steps_message=False)  # fmt: skip
+        return list(zip(found, ids, strict=True))
+
+    try:
+        with prefect_api():
+            registered = asyncio.run(register())
+    except (httpx.HTTPError, RuntimeError, ValueError) as exc:
+        raise InputError(f"could not deploy to the Prefect server at {PREFECT_API_URL.value()}: "
+                         f"{_one_line(exc)}") from exc  # fmt: skip
+    for deployment, deployment_id in registered:
         ctx.obj.console.print(f"deployed campaign-tick/{deployment.name} ({deployment_id})")
     ctx.obj.console.print(f"start a worker on each machine: prefect worker start --pool {pool}")
+
+
+def _check_deployable(config: Config, api_url: str | None) -> None:
+    """Workers on other machines need a Prefect server to poll and one shared talent base."""
+    from sqlalchemy.engine import make_url
+
+    if not api_url:
+        raise InputError(
+            "nurture deploy registers on a Prefect server: set PREFECT_API_URL "
+            "(e.g. http://prefect.internal:4200/api); nurture serve needs none"
+        )
+    if make_url(config.database_url).get_backend_name() == "sqlite":
+        raise InputError(
+            "workers on several machines need one shared talent base: set "
+            "NURTURE_DATABASE_URL to PostgreSQL (postgresql+psycopg://...), not SQLite"
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def migrate(

@@ -86,6 +86,7 @@ def _env(url: str, provider: FakeProvider) -> dict[str, str]:
         "NURTURE_EMAIL_CHANNEL": "sendgrid",
         "NURTURE_SMS_CHANNEL": "file",
         "SENDGRID_API_KEY": "SG.fake",
+        "NURTURE_PUBLIC_URL": "https://hooks.acme.example",
         "NURTURE_SECRET_KEY": "s" * 32,
         **provider.env(),
     }

@@ -66,7 +66,9 @@ class TestThroughPrefect:
         assert summary["dispatch"]["sent"] == len(sent) > 0
         assert {path.stem for path in (root / "outbox").iterdir()} == sent
 
-    def test_deploy_registers_each_campaign_on_its_schedule(self, workspace: Path) -> None:
+    def test_deploy_registers_each_campaign_on_its_schedule(
+        self, workspace: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """`nurture deploy --pool P`: what process workers on other machines will run."""
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import WorkPoolCreate
@@ -82,6 +84,8 @@ class TestThroughPrefect:
                 return list(await client.read_deployments())
 
         asyncio.run(create_pool())
+        # workers of several machines share one PostgreSQL talent base (deploy refuses SQLite)
+        monkeypatch.setenv("NURTURE_DATABASE_URL", "postgresql+psycopg://nurture@db.internal/n")
         assert main(["deploy", "--pool", "nurture"]) == 0
         campaigns = load_workspace(workspace).campaigns
         found = {d.name: d for d in asyncio.run(registered())}

@@ -64,14 +64,17 @@ def test_the_file_channel_dates_messages_with_the_engines_clock(tmp_path: Path) 
 
 
 def test_a_sendgrid_key_selects_sendgrid_for_email_only(tmp_path: Path) -> None:
-    channels = build_channels(_config(tmp_path, SENDGRID_API_KEY="SG.x"))
+    channels = build_channels(
+        _config(tmp_path, SENDGRID_API_KEY="SG.x", NURTURE_PUBLIC_URL="https://hooks.example")
+    )
     assert isinstance(channels["email"], SendgridChannel)
     assert isinstance(channels["sms"], FileChannel)
 
 
 def test_twilio_without_account_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ChannelConfigError, match="needs TWILIO_ACCOUNT_SID"):
-        build_channels(_config(tmp_path, NURTURE_SMS_CHANNEL="twilio"))
+        build_channels(_config(tmp_path, NURTURE_SMS_CHANNEL="twilio",
+                               NURTURE_PUBLIC_URL="https://hooks.example"))  # fmt: skip
 
 
 def test_a_registered_third_party_channel_is_built_from_the_environment(
@@ -91,3 +94,13 @@ def test_an_unknown_channel_names_the_known_ones(
     monkeypatch.setattr(registry, "entry_points", lambda group: [])
     with pytest.raises(ChannelConfigError, match=r"unknown channel 'owl' \(known: file, memory"):
         build_channels(_config(tmp_path, NURTURE_EMAIL_CHANNEL="owl"))
+
+
+TWILIO_ENV = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}
+
+
+@pytest.mark.parametrize("env", [{"SENDGRID_API_KEY": "SG.x"}, TWILIO_ENV])
+def test_real_channels_need_a_public_url(tmp_path: Path, env: dict[str, str]) -> None:
+    """Their messages link back to the webhook app: 127.0.0.1 would be a dead link."""
+    with pytest.raises(ChannelConfigError, match="set NURTURE_PUBLIC_URL"):
+        build_channels(_config(tmp_path, **env))
