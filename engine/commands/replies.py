@@ -251,34 +251,29 @@ def _csv(rows: list[FunnelRow]) -> str:
 
 
 def funnel_table(rows: list[FunnelRow], campaign: str) -> Table:
-    """The funnel of one campaign as a Rich table (used by `report` and the demo): headed by
-    words a recruiter reads without a legend; a rate under each count."""
+    """The funnel of one campaign as a Rich table (used by `report` and the demo): read top
+    to bottom as a funnel, one column per step (and A/B variant), so it fits a terminal of
+    80 columns; each rate beside its count."""
     from engine.report import ALL, LABELS, METRICS
 
     table = Table(
         title=f"Funnel: {campaign}",
-        caption="% of messages sent (candidates on the 'all steps' line: % of enrolled)",
+        caption="(%) of messages sent",
         box=None,
         header_style="bold underline",
         padding=(0, 1),
         pad_edge=False,
     )
-    table.add_column("step", no_wrap=True)
-    variants = any(row.variant not in ("", ALL) for row in rows)
-    if variants:  # an A/B test: which version of the step
-        table.add_column("variant", no_wrap=True)
-    for metric in METRICS:
-        table.add_column(LABELS[metric], justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
     for row in rows:
-        total = row.step == ALL
-        names = ["all steps" if total else row.step]
-        if variants:
-            names.append("" if total else row.variant)
-        cells = [_cell(row, metric) for metric in METRICS]
-        table.add_row(*names, *cells, style="bold" if total else None)
+        variant = "" if row.variant in ("", "-", ALL) else f" {row.variant}"
+        table.add_column("all steps" if row.step == ALL else row.step + variant,
+                         justify="right", no_wrap=True)  # fmt: skip
+    for metric in METRICS:
+        table.add_row(LABELS[metric], *(_cell(row, metric) for row in rows))
     return table
 
 
 def _cell(row: FunnelRow, metric: str) -> str:
     rate = row.rate(metric)
-    return f"{row.count(metric)}" if rate is None else f"{row.count(metric)}\n{rate:.0%}"
+    return f"{row.count(metric)}" if rate is None else f"{row.count(metric)} ({rate:.0%})"
