@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 from typer._click.exceptions import ClickException
 
-from engine.config import Config
 from sequences.errors import DefinitionError, NurtureError
 
 if TYPE_CHECKING:
+    from engine.config import Config
     from engine.db import Database
 
 app = typer.Typer(
@@ -62,6 +62,8 @@ def _root(
         ),
     ] = None,
 ) -> None:
+    from engine.config import Config  # pydantic: not needed for --help
+
     ctx.obj = Context(Config.load(workspace))
     ctx.call_on_close(ctx.obj.close)
 

@@ -7,31 +7,21 @@ import getpass
 import io
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from engine.clock import clock_from_option
-from engine.models import Enrollment
-from engine.replies import RuleClassifier, evaluate, load_phrases, parse_samples
-from engine.reply_review import ReplyRow, correct, labelled_examples, recent_replies
-from engine.report import (
-    ALL,
-    LABELS,
-    METRICS,
-    FunnelRow,
-    StepErrors,
-    campaigns_in,
-    errors,
-    funnel,
-)
 from sequences.errors import InputError
-from sequences.model import INTENTS
-from sequences.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from engine.reply_review import ReplyRow
+    from engine.report import FunnelRow, StepErrors
+
+# Each command imports the engine when it runs: `nurture --help` loads none of it.
 
 replies = typer.Typer(
     help="Reply intent: review and correct replies, classify a text, measure the classifier."
@@ -54,6 +44,8 @@ def classify_command(
     ] = None,
 ) -> None:
     """Print the intent of a reply, its confidence and the reason."""
+    from engine.replies import RuleClassifier, load_phrases
+
     headers = dict(_header(h) for h in header or [])
     classifier = RuleClassifier(load_phrases(ctx.obj.config.workspace))
     verdict = classifier.classify(text, subject=subject, headers=headers)
@@ -76,6 +68,8 @@ def evaluate_command(
     show_misses: Annotated[bool, typer.Option("--misses", help="List the misses too.")] = False,
 ) -> None:
     """Measure the rules on labelled replies: accuracy, precision and recall per intent."""
+    from engine.replies import RuleClassifier, evaluate, load_phrases, parse_samples
+
     if not file.is_file():
         raise InputError(f"{file}: no such file")
     samples = parse_samples(file.read_text(encoding="utf-8").splitlines(), str(file))
@@ -107,6 +101,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print them as a JSON list.")] = False,
 ) -> None:
     """Recent replies, newest first: their new text, intent, confidence and reason."""
+    from engine.reply_review import recent_replies
+
     with ctx.obj.db.session() as session:
         rows = recent_replies(session, intent=intent, unverified=unverified, limit=limit)
     console: Console = ctx.obj.console
@@ -134,7 +130,9 @@ def _cells(row: ReplyRow) -> list[str]:
 def set_command(
     ctx: typer.Context,
     reply_id: Annotated[int, typer.Argument(help="The reply's id (see `nurture replies list`).")],
-    intent: Annotated[str, typer.Argument(help=f"The intent: {', '.join(INTENTS)}.")],
+    intent: Annotated[
+        str, typer.Argument(help="The intent it should have (see `nurture replies list`).")
+    ],
     by: Annotated[
         str | None, typer.Option(help="Who corrects it (default: your login name).")
     ] = None,
@@ -143,6 +141,8 @@ def set_command(
     ] = None,
 ) -> None:
     """Correct a reply's intent: its enrollment takes that branch if it still waits."""
+    from engine.clock import clock_from_option
+    from engine.reply_review import correct
     from engine.runtime import Runtime
 
     who = by or getpass.getuser()
@@ -160,6 +160,8 @@ def set_command(
 @replies.command("examples")
 def examples_command(ctx: typer.Context) -> None:
     """Print corrected replies as labelled JSON lines (for `replies evaluate` and the corpus)."""
+    from engine.reply_review import labelled_examples
+
     with ctx.obj.db.session() as session:
         lines = [json.dumps(row, ensure_ascii=False) for row in labelled_examples(session)]
     for line in lines:
@@ -179,6 +181,8 @@ def report_command(
 ) -> None:
     """The funnel per campaign, step and variant: enrolled, sent, delivered, opened, clicked,
     replied, interested, became a candidate, bounced, unsubscribed, with rates."""
+    from engine.report import campaigns_in, errors, funnel
+
     if as_json and output not in ("table", "json"):
         raise InputError(f"--json and --format {output}: choose one")
     output = "json" if as_json else output
@@ -219,6 +223,11 @@ def _print_errors(console: Console, stuck: list[StepErrors]) -> None:
 
 
 def _check_campaign(session: Session, campaign: str) -> None:
+    from sqlalchemy import select
+
+    from engine.models import Enrollment
+    from sequences.suggest import did_you_mean
+
     known = session.scalars(select(Enrollment.campaign).distinct()).all()
     if campaign not in known:
         names = ", ".join(sorted(known)) or "none yet"
@@ -229,6 +238,8 @@ def _check_campaign(session: Session, campaign: str) -> None:
 
 
 def _csv(rows: list[FunnelRow]) -> str:
+    from engine.report import METRICS
+
     buffer = io.StringIO()
     rated = [m for m in METRICS if m not in ("enrolled", "sent")]
     writer = csv.writer(buffer, lineterminator="\n")
@@ -240,32 +251,29 @@ def _csv(rows: list[FunnelRow]) -> str:
 
 
 def funnel_table(rows: list[FunnelRow], campaign: str) -> Table:
-    """The funnel of one campaign as a Rich table (used by `report` and the demo): headed by
-    words a recruiter reads without a legend; a rate under each count."""
+    """The funnel of one campaign as a Rich table (used by `report` and the demo): read top
+    to bottom as a funnel, one column per step (and A/B variant), so it fits a terminal of
+    80 columns; each rate beside its count."""
+    from engine.report import ALL, LABELS, METRICS
+
     table = Table(
         title=f"Funnel: {campaign}",
-        caption="% of messages sent (candidates on the 'all steps' line: % of enrolled)",
+        caption="(%) of messages sent",
         box=None,
         header_style="bold underline",
         padding=(0, 1),
         pad_edge=False,
     )
-    table.add_column("step", no_wrap=True)
-    variants = any(row.variant not in ("", ALL) for row in rows)
-    if variants:  # an A/B test: which version of the step
-        table.add_column("variant", no_wrap=True)
-    for metric in METRICS:
-        table.add_column(LABELS[metric], justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
     for row in rows:
-        total = row.step == ALL
-        names = ["all steps" if total else row.step]
-        if variants:
-            names.append("" if total else row.variant)
-        cells = [_cell(row, metric) for metric in METRICS]
-        table.add_row(*names, *cells, style="bold" if total else None)
+        variant = "" if row.variant in ("", "-", ALL) else f" {row.variant}"
+        table.add_column("all steps" if row.step == ALL else row.step + variant,
+                         justify="right", no_wrap=True)  # fmt: skip
+    for metric in METRICS:
+        table.add_row(LABELS[metric], *(_cell(row, metric) for row in rows))
     return table
 
 
 def _cell(row: FunnelRow, metric: str) -> str:
     rate = row.rate(metric)
-    return f"{row.count(metric)}" if rate is None else f"{row.count(metric)}\n{rate:.0%}"
+    return f"{row.count(metric)}" if rate is None else f"{row.count(metric)} ({rate:.0%})"

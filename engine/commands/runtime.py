@@ -7,19 +7,22 @@ import contextlib
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
-from engine.clock import Clock, clock_from_option
-from engine.config import Config
-from engine.models import OutboxMessage, Task
-from engine.runtime import Runtime
-from engine.tick import TickSummary
 from sequences.errors import InputError
+
+if TYPE_CHECKING:
+    from engine.clock import Clock
+    from engine.config import Config
+    from engine.models import OutboxMessage
+    from engine.runtime import Runtime
+    from engine.tick import TickSummary
+
+# Each command imports the engine when it runs: `nurture --help` loads none of it.
 
 NowOption = Annotated[
     str | None, typer.Option("--now", help="Pretend it is this ISO time (simulation).")
@@ -53,6 +56,9 @@ def run(
 
     A pause after a channel error is lifted (the configuration is fixed, presumably); a
     pause by hand is not: `nurture campaigns resume CAMPAIGN` lifts it."""
+    from engine.clock import clock_from_option
+    from engine.runtime import Runtime
+
     clock = clock_from_option(now)
     rt = Runtime.load(ctx.obj.config, dry_run=dry_run)
     rt.campaign(campaign)
@@ -152,6 +158,7 @@ def serve(
     import uvicorn
 
     from engine.clock import system_clock
+    from engine.runtime import Runtime
     from engine.webapp import create_app
 
     config = ctx.obj.config
@@ -220,6 +227,7 @@ def deploy(
 
     from engine.flows import deployments
     from engine.prefect_server import prefect_api
+    from engine.runtime import Runtime
 
     config = ctx.obj.config
     _check_deployable(config, PREFECT_API_URL.value())
@@ -270,7 +278,9 @@ def migrate(
 ) -> None:
     """Move in-flight enrollments to the sequence's current version where their step exists,
     and retry enrollments in error (after fixing the template or the talent's data)."""
+    from engine.clock import clock_from_option
     from engine.enrollments import migrate as migrate_enrollments
+    from engine.runtime import Runtime
 
     rt = Runtime.load(ctx.obj.config)
     rt.campaign(campaign)
@@ -307,6 +317,10 @@ def outbox_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print the messages as JSON.")] = False,
 ) -> None:
     """List outbox messages, newest first, with their whole message ids."""
+    from sqlalchemy import select
+
+    from engine.models import OutboxMessage
+
     if in_doubt and status not in (None, OutboxStatus.in_doubt):
         raise InputError(f"--in-doubt and --status {status} ask for different messages")
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
@@ -365,7 +379,9 @@ def outbox_settle(
     now: NowOption = None,
 ) -> None:
     """Settle in-doubt messages by hand, after looking them up in the provider's log."""
+    from engine.clock import clock_from_option
     from engine.outbox import settle
+    from engine.runtime import Runtime
 
     if sent == resend:
         raise InputError("say what happened: --sent or --resend")
@@ -381,6 +397,10 @@ def outbox_settle(
 def _message_id(session: Any, prefix: str) -> str:
     """The one message id starting with ``prefix`` (a whole id is its own prefix); an
     unknown one is kept, for ``settle`` to report with the other ids' problems."""
+    from sqlalchemy import select
+
+    from engine.models import OutboxMessage
+
     query = select(OutboxMessage.message_id).where(
         OutboxMessage.message_id.startswith(prefix, autoescape=True)
     )
@@ -425,9 +445,11 @@ def tasks_done(
     now: NowOption = None,
 ) -> None:
     """Complete a task; a waiting enrollment moves on (its `completed` branch)."""
+    from engine.clock import clock_from_option
+    from engine.runtime import Runtime
     from engine.tasks import complete_task
 
     rt = Runtime.load(ctx.obj.config)
     with ctx.obj.db.session(immediate=True) as session:
-        task: Task = complete_task(session, task_id, now=clock_from_option(now)(), rt=rt)
+        task = complete_task(session, task_id, now=clock_from_option(now)(), rt=rt)
         ctx.obj.console.print(f"task {task.id} done: {task.title}")
