@@ -63,6 +63,7 @@ CLEAN_ENV = (
 class Command:
     line: int
     text: str
+    block: int = 0  # the first line of its block: shown output is about one block
 
     @property
     def marked(self) -> bool:
@@ -142,7 +143,7 @@ def _commands(body: str, first_line: int, *, prompted: bool) -> Iterator[Command
             text = joined + " " + lines[index].strip()
             index += 1
         if text and not text.startswith("#"):
-            yield Command(first_line + start, text)
+            yield Command(first_line + start, text, first_line)
 
 
 def script(doc: Path) -> list[Command | File | Output]:
@@ -221,7 +222,10 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 def test_every_command_in_the_docs_runs(doc: Path, workspace: Path) -> None:
     where = doc.relative_to(REPO)
     printed: str | None = ""  # since the last shown output; None after a line not run
+    block = -1
     for step in script(doc):
+        if isinstance(step, Command) and step.block != block:
+            printed, block = "", step.block
         if isinstance(step, Output):
             missing = None if printed is None else step.missing_from(printed)
             assert missing is None, (
