@@ -1,24 +1,32 @@
 """Talents in and out: normalizing addresses, importing CSV files, finding a person.
 
-An import is one transaction: every row is validated first, then new talents are inserted
-and existing ones (same email or phone) merged, in bulk. ``dry_run`` rolls it all back.
+An import is one transaction, read and written a batch of rows at a time (so memory does not
+grow with the file): new talents are inserted and existing ones (same email or phone) merged,
+in bulk. A bad field leaves the row without it, with a warning; a row is rejected only when
+nothing can reach the person. A fatal error (the file stops being CSV) rolls it all back, and
+so does ``dry_run``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
 import hashlib
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import timezone as phone_timezone
+from phonenumbers.geocoder import _region_display_name as region_name  # no public name table
 from sqlalchemy import String, func, insert, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -28,6 +36,7 @@ from engine.db import among
 from engine.models import Engagement, Suppression, Talent, TalentLabel
 from sequences.errors import InputError
 from sequences.model import STAGES
+from sequences.suggest import did_you_mean
 
 PROFILE_FIELDS = (
     "first_name",
@@ -143,7 +152,7 @@ def find_talent(session: Session, address: str) -> Talent:
 
 @dataclass
 class Row:
-    """One validated CSV row, ready to create or merge."""
+    """One validated CSV row, ready to create or merge; ``warnings`` name what was left out."""
 
     line: int
     email: str | None
@@ -154,6 +163,10 @@ class Row:
     links: dict[str, str]
     attributes: dict[str, str]
     stage: str | None
+    warnings: list[str] = field(default_factory=list)
+
+
+WARNINGS_KEPT = 1000  # a file whose every row warns must not hold a million messages
 
 
 @dataclass
@@ -163,37 +176,86 @@ class ImportReport:
     unchanged: int = 0
     duplicates: int = 0  # rows folded into an earlier row of the same person in the file
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)  # the first WARNINGS_KEPT
+    warned: int = 0  # every warning, kept or not
 
     @property
     def total(self) -> int:
         return self.created + self.updated + self.unchanged + self.duplicates + len(self.rejected)
 
+    def warn(self, line: int, message: str) -> None:
+        self.warned += 1
+        if len(self.warnings) < WARNINGS_KEPT:
+            self.warnings.append((line, message))
 
-def read_csv(data: bytes) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """Decode (BOM-aware), sniff the delimiter, map headers; yields (line number, row)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252")
-    sample = text[:8192]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", ",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    header = next(reader, None)
-    if not header:
-        raise InputError("the file is empty: expected a header row")
-    columns = [_column(name) for name in header]
-    if "email" not in columns and "phone" not in columns:
-        raise InputError("line 1: the header has no email or phone column")
 
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        for values in reader:
+FIELD_BYTES = 1 << 24  # csv's default limit (128 KiB) would stop the file at one long note
+
+
+def read_csv(source: bytes | IO[bytes]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """Decode, sniff the delimiter, map headers; yields (first line number, row) as it reads.
+
+    UTF-16 (Excel's "Unicode text") and UTF-8 are told by their BOM; bytes that are not UTF-8
+    are read as Windows-1252. Rows are read one at a time from ``source``, so a file of any
+    size takes the memory of one row."""
+    text = _decoded(io.BytesIO(source) if isinstance(source, bytes) else source)
+    try:
+        first = text.readline()
+        try:
+            dialect: Any = csv.Sniffer().sniff(first, ",;\t|")
+        except csv.Error:
+            dialect = csv.excel
+        csv.field_size_limit(FIELD_BYTES)
+        reader = csv.reader(itertools.chain([first], text), dialect)
+        columns = [_column(name) for name in next(reader, None) or []]
+        if not columns:
+            raise InputError("the file is empty: expected a header row")
+        if "email" not in columns and "phone" not in columns:
+            raise InputError("line 1: the header has no email or phone column")
+    except BaseException:
+        text.detach()  # the caller's stream stays the caller's to close
+        raise
+    return columns, _records(text, reader, columns)
+
+
+def _records(
+    text: io.TextIOWrapper, reader: Any, columns: list[str]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each non-blank record with the line it starts on (a quoted cell may span lines)."""
+    start = reader.line_num + 1
+    try:
+        while True:
+            try:
+                values = next(reader, None)
+            except csv.Error as exc:
+                raise InputError(f"line {start}: this is not CSV any more ({exc})") from exc
+            if values is None:
+                return
             if any(value.strip() for value in values):
-                yield reader.line_num, dict(zip(columns, values, strict=False))
+                yield start, dict(zip(columns, values, strict=False))
+            start = reader.line_num + 1
+    finally:
+        text.detach()
 
-    return columns, rows()
+
+def _decoded(stream: IO[bytes]) -> io.TextIOWrapper:
+    head = stream.read(4)
+    stream.seek(0)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return io.TextIOWrapper(stream, encoding="utf-16", errors="replace", newline="")
+    if len(head) > 1 and head[0] and not head[1]:  # "e\0m\0": UTF-16 LE saved without its BOM
+        return io.TextIOWrapper(stream, encoding="utf-16-le", errors="replace", newline="")
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors=_CP1252, newline="")
+
+
+def _cp1252(error: UnicodeError) -> tuple[str, int]:
+    """A byte that is not UTF-8 is Windows-1252: Excel's "CSV" as saved on Windows."""
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start : error.end].decode("cp1252", "replace"), error.end
+
+
+_CP1252 = "nurture.cp1252"
+codecs.register_error(_CP1252, _cp1252)
 
 
 def _column(header: str) -> str:
@@ -203,31 +265,31 @@ def _column(header: str) -> str:
 
 
 def parse_row(line: int, raw: Mapping[str, str], region: str | None) -> Row:
-    """Validate one row; InputError names the field that is wrong."""
-    values = {key: (value or "").strip() for key, value in raw.items() if key}
-    country = values.get("country", "").upper() or None
-    if country and not (len(country) == 2 and country.isalpha()):
-        raise InputError(f"country {values['country']!r} is not an ISO 3166 two-letter code")
-    email = normalize_email(values["email"]) if values.get("email") else None
-    phone = normalize_phone(values["phone"], country or region) if values.get("phone") else None
+    """Validate one row: a bad field is left out with a warning; InputError only when the row
+    has no usable email or phone (its message then says why)."""
+    warnings: list[str] = []
+    values = {key: _cell(key, value, warnings) for key, value in raw.items() if key}
+    country = _valid("country", values, _country, warnings)
+    email = _valid("email", values, normalize_email, warnings)
+    phone = _valid("phone", values, lambda v: normalize_phone(v, country or region), warnings)
     if email is None and phone is None:
-        raise InputError("no email and no phone: nothing to reach this person by")
+        unusable = [w for w in warnings if w.startswith(("email", "phone"))]
+        raise InputError(
+            unusable[0] if unusable else "no email and no phone: nothing to reach this person by"
+        )
     first, last = values.get("first_name", ""), values.get("last_name", "")
     if not (first or last) and values.get("name"):
         first, _, last = values["name"].partition(" ")
     profile = {
         "first_name": first or None,
         "last_name": last.strip() or None,
-        "timezone": _timezone(values.get("timezone", ""), phone),
+        "timezone": _valid("timezone", values, _timezone, warnings) or _phone_zone(phone),
         "country": country,
         "city": values.get("city") or None,
         "company": values.get("company") or None,
         "title": values.get("title") or None,
         "source": values.get("source") or None,
     }
-    stage = values.get("stage", "").lower() or None
-    if stage and stage not in STAGES:
-        raise InputError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
     known = {*ALIASES.values()}
     return Row(
         line=line,
@@ -238,24 +300,98 @@ def parse_row(line: int, raw: Mapping[str, str], region: str | None) -> Row:
         skills=_labels(values.get("skills", "")),
         links={key: values[key] for key in LINK_FIELDS if values.get(key)},
         attributes={k: v for k, v in values.items() if k not in known and v},
-        stage=stage,
+        stage=_valid("stage", values, _stage, warnings),
+        warnings=warnings,
     )
 
 
+def _valid(
+    name: str, values: Mapping[str, str], check: Callable[[str], str], warnings: list[str]
+) -> str | None:
+    """``check(value)`` of a field, or None with a warning when the value is wrong."""
+    if not values.get(name):
+        return None
+    try:
+        return check(values[name])
+    except InputError as exc:
+        warnings.append(f"{str(exc).rstrip('.')}; imported without it")
+        return None
+
+
+# Cells land in columns of these sizes (PostgreSQL refuses longer values); "name" is split
+# into first and last names. Any other cell (an attribute, a link) is kept up to CELL_CHARS.
+_TEXT_FIELDS = ("first_name", "last_name", "city", "company", "title", "source")
+
+
+def _size(column: Any) -> int:
+    assert isinstance(column.type, String) and column.type.length
+    return column.type.length
+
+
+_SIZES = {"name": 200, **{name: _size(Talent.__table__.c[name]) for name in _TEXT_FIELDS}}
+CELL_CHARS = 10_000
+
+
+def _cell(key: str, value: str | None, warnings: list[str]) -> str:
+    """The cell stripped, without NUL bytes and cut to what its column holds (warning why)."""
+    value = (value or "").strip()
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        value = value.replace("\x00", "").strip()
+        warnings.append(f"{key}: NUL bytes removed")
+    size = _SIZES.get(key) or CELL_CHARS
+    if len(value) > size:
+        warnings.append(f"{key}: {len(value):,} characters cut to {size:,}")
+        value = value[:size].strip()
+    return value
+
+
 def _labels(cell: str) -> set[str]:
-    return {label.lower() for label in _SPLIT.split(cell) if label}
+    return {label.lower()[:LABEL_CHARS] for label in _SPLIT.split(cell) if label}
 
 
-def _timezone(value: str, phone: str | None) -> str | None:
-    if value:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise InputError(
-                f"timezone {value!r} is not an IANA zone such as Europe/Berlin"
-            ) from exc
-        return value
-    if phone:  # a number tied to one zone tells us where the person lives
+LABEL_CHARS = _size(TalentLabel.__table__.c.value)
+
+
+def _country(value: str) -> str:
+    code = value.upper()
+    if code in phonenumbers.SUPPORTED_REGIONS:
+        return code
+    if code := _country_codes().get(value.casefold(), ""):
+        return code
+    guess = difflib.get_close_matches(value.casefold(), _country_codes(), n=1)
+    hint = f"; did you mean {_country_codes()[guess[0]]!r} ({guess[0].title()})?" if guess else ""
+    raise InputError(f"country {value!r} is not an ISO 3166 code or a country name{hint}")
+
+
+@cache
+def _country_codes() -> dict[str, str]:
+    """Country names in English, French and German, lower-cased, to their ISO 3166 code."""
+    return {
+        region_name(code, language).casefold(): code
+        for code in phonenumbers.SUPPORTED_REGIONS
+        for language in ("en", "fr", "de")
+        if region_name(code, language)
+    }
+
+
+def _stage(value: str) -> str:
+    if value.lower() not in STAGES:
+        raise InputError(f"stage {value!r} is not one of {', '.join(STAGES)}")
+    return value.lower()
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        hint = did_you_mean(value, available_timezones()) or " such as Europe/Berlin"
+        raise InputError(f"timezone {value!r} is not an IANA zone{hint}") from exc
+    return value
+
+
+def _phone_zone(phone: str | None) -> str | None:
+    """The zone of a number tied to one zone: it tells us where the person lives."""
+    if phone:
         zones = phone_timezone.time_zones_for_number(phonenumbers.parse(phone))
         if len(zones) == 1 and zones[0] != "Etc/Unknown":
             return str(zones[0])
@@ -264,37 +400,72 @@ def _timezone(value: str, phone: str | None) -> str | None:
 
 Progress = Callable[[int], None]
 _CHUNK = 500
+BATCH_ROWS = 2000
 
 
 def import_talents(
     session: Session,
-    rows: Iterator[tuple[int, dict[str, str]]],
+    rows: Iterable[tuple[int, dict[str, str]]],
     *,
     now: datetime,
     region: str | None = None,
     source_name: str = "csv",
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Validate every row, then create or merge talents in bulk inside ``session``'s transaction."""
+    """Create or merge talents, a batch of rows at a time, inside ``session``'s transaction.
+
+    Memory holds one batch plus, for each talent this import wrote, its id and the line that
+    wrote it: a later row of the same person, in any later batch, is folded into it as a
+    duplicate (it only fills gaps), as within one batch."""
     report = ImportReport()
+    written: dict[int, int] = {}
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, BATCH_ROWS)):
+        parsed = _parsed(batch, region, report)
+        _import_batch(session, parsed, written, report, now=now, source_name=source_name)
+        if progress:
+            progress(len(batch))
+    report.rejected.sort()
+    return report
+
+
+def _parsed(
+    batch: list[tuple[int, dict[str, str]]], region: str | None, report: ImportReport
+) -> list[Row]:
     valid: list[Row] = []
-    for line, raw in rows:
+    for line, raw in batch:
         try:
             valid.append(parse_row(line, raw, region))
         except InputError as exc:
             report.rejected.append((line, str(exc)))
-        if progress:
-            progress(1)
-    unique = _merge_duplicates(valid, report)
+            continue
+        for warning in valid[-1].warnings:
+            report.warn(line, warning)
+    return valid
+
+
+def _import_batch(
+    session: Session,
+    rows: list[Row],
+    written: dict[int, int],
+    report: ImportReport,
+    *,
+    now: datetime,
+    source_name: str,
+) -> None:
+    unique = _merge_duplicates(rows, report)
     unique = _drop_suppressed(session, unique, report)
-    existing = _load_existing(session, unique)
-    creates, updates = _match(unique, existing, report)
-    _create(session, creates, now, source_name)
-    report.created = len(creates)
+    creates, updates, folds = _match(unique, _load_existing(session, unique), written, report)
+    for talent_id, row in zip(_create(session, creates, now, source_name), creates, strict=True):
+        written[talent_id] = row.line
     changed = _update(session, updates, now, source_name)
-    report.updated, report.unchanged = changed, len(updates) - changed
-    report.rejected.sort()
-    return report
+    report.created += len(creates)
+    report.updated += changed
+    report.unchanged += len(updates) - changed
+    _update(session, folds, now, source_name)
+    report.duplicates += len(folds)
+    for row, current in updates:
+        written.setdefault(current["id"], row.line)
 
 
 def _merge_duplicates(rows: list[Row], report: ImportReport) -> list[Row]:
@@ -387,37 +558,79 @@ def _load_existing(session: Session, rows: list[Row]) -> dict[str, dict[str, Any
     return by_key
 
 
+Merge = tuple[Row, dict[str, Any]]  # a row and the existing talent it goes into
+
+
 def _match(
-    rows: list[Row], existing: dict[str, dict[str, Any]], report: ImportReport
-) -> tuple[list[Row], list[tuple[Row, dict[str, Any]]]]:
+    rows: list[Row],
+    existing: dict[str, dict[str, Any]],
+    written: Mapping[int, int],
+    report: ImportReport,
+) -> tuple[list[Row], list[Merge], list[Merge]]:
+    """Rows to create, rows to merge into talents (updates), and later rows of a talent this
+    import already wrote (folds: they only fill its gaps, as duplicates within a batch do)."""
     creates: list[Row] = []
-    updates: list[tuple[Row, dict[str, Any]]] = []
+    updates: list[Merge] = []
+    folds: list[Merge] = []
     for row in rows:
-        by_email = existing.get(row.email) if row.email else None
-        by_phone = existing.get(row.phone) if row.phone else None
-        if by_email and by_phone and by_email["id"] != by_phone["id"]:
-            report.rejected.append(
-                (
-                    row.line,
-                    f"email matches talent #{by_email['id']} but phone matches "
-                    f"talent #{by_phone['id']}: merge them by hand",
-                )
-            )
-        elif by_phone and row.email and by_phone["email"] and row.email != by_phone["email"]:
-            report.rejected.append(
-                (row.line, f"phone {row.phone} belongs to talent #{by_phone['id']} "
-                 f"who has another email ({by_phone['email']})")
-            )  # fmt: skip
-        elif match := by_email or by_phone:
-            updates.append((row, match))
-        else:
+        try:
+            target = _target(row, existing, written)
+        except InputError as exc:
+            report.rejected.append((row.line, str(exc)))
+            continue
+        if target is None:
             creates.append(row)
-    return creates, updates
+        elif target["id"] in written:
+            folds.append((_gaps_only(row, target), target))
+        else:
+            updates.append((row, target))
+    return creates, updates, folds
 
 
-def _create(session: Session, rows: list[Row], now: datetime, source_name: str) -> None:
+def _target(
+    row: Row, existing: dict[str, dict[str, Any]], written: Mapping[int, int]
+) -> dict[str, Any] | None:
+    """The talent ``row`` is about, if any; InputError when its addresses disagree."""
+    by_email = existing.get(row.email) if row.email else None
+    by_phone = existing.get(row.phone) if row.phone else None
+    if by_email and by_phone and by_email["id"] != by_phone["id"]:
+        if by_email["id"] in written and by_phone["id"] in written:
+            lines = sorted([written[by_email["id"]], written[by_phone["id"]]])
+            raise InputError(f"email and phone belong to different earlier rows {lines}")
+        raise InputError(
+            f"email matches talent #{by_email['id']} but phone matches "
+            f"talent #{by_phone['id']}: merge them by hand"
+        )
+    if by_phone and row.email and by_phone["email"] and row.email != by_phone["email"]:
+        if by_phone["id"] in written:
+            raise InputError(
+                f"phone {row.phone} is already on line {written[by_phone['id']]} "
+                f"with another email ({by_phone['email']})"
+            )
+        raise InputError(
+            f"phone {row.phone} belongs to talent #{by_phone['id']} "
+            f"who has another email ({by_phone['email']})"
+        )
+    return by_email or by_phone
+
+
+def _gaps_only(row: Row, current: Mapping[str, Any]) -> Row:
+    """``row`` keeping only what ``current`` lacks: how a later duplicate row merges."""
+    links, attributes = current["links"] or {}, current["attributes"] or {}
+    return replace(
+        row,
+        email=None if current["email"] else row.email,
+        phone=None if current["phone"] else row.phone,
+        profile={k: None if current[k] else v for k, v in row.profile.items()},
+        links={k: v for k, v in row.links.items() if k not in links},
+        attributes={k: v for k, v in row.attributes.items() if k not in attributes},
+    )
+
+
+def _create(session: Session, rows: list[Row], now: datetime, source_name: str) -> list[int]:
+    """Insert ``rows`` as new talents, with labels and timeline; their ids, in order."""
     if not rows:
-        return
+        return []
     values = [
         {
             "email": row.email,
@@ -442,6 +655,7 @@ def _create(session: Session, rows: list[Row], now: datetime, source_name: str) 
             for talent_id, row in zip(ids, rows, strict=True)
         ],
     )  # fmt: skip
+    return ids
 
 
 def _ids_of(session: Session, rows: list[Row]) -> list[int]:

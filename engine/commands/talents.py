@@ -42,14 +42,20 @@ def import_command(
     ] = False,
     now: NowOption = None,
 ) -> None:
-    """Import talents from a CSV file; people already known (same email or phone) are merged."""
+    """Import talents from a CSV file; people already known (same email or phone) are merged.
+
+    A wrong phone, time zone, country or stage leaves the row without that field, with a
+    warning on stderr; a row is rejected only when neither its email nor its phone is usable."""
     if not file.is_file():
         raise InputError(f"{file}: no such file")
-    data = file.read_bytes()
-    _, rows = read_csv(data)
-    total = max(data.count(b"\n"), 1)
+    total = _count_rows(file)
     console: Console = ctx.obj.console
-    with ctx.obj.db.session() as session, _progress(console, total) as bar:
+    with (
+        file.open("rb") as stream,
+        ctx.obj.db.session() as session,
+        _progress(console, total) as bar,
+    ):
+        _, rows = read_csv(stream)
         task = bar.add_task("importing", total=total)
         report = import_talents(
             session,
@@ -61,7 +67,23 @@ def import_command(
         )
         if dry_run:
             session.rollback()
+    _print_warnings(file, report)
     _print_report(console, file, report, dry_run)
+
+
+def _count_rows(file: Path) -> int:
+    """Rows (not lines: a quoted cell may hold a newline), for the progress bar's total."""
+    with file.open("rb") as stream:
+        _, rows = read_csv(stream)
+        return sum(1 for _ in rows)
+
+
+def _print_warnings(file: Path, report: ImportReport) -> None:
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    for line, warning in report.warnings:
+        err.print(f"  {file.name}:{line}: warning: {warning}", markup=False)
+    if report.warned > len(report.warnings):
+        err.print(f"  ... and {report.warned - len(report.warnings):,} more warnings")
 
 
 def _progress(console: Console, total: int) -> Progress:
