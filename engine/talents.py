@@ -201,12 +201,10 @@ def read_csv(source: bytes | IO[bytes]) -> tuple[list[str], Iterator[tuple[int, 
     text = _decoded(io.BytesIO(source) if isinstance(source, bytes) else source)
     try:
         first = text.readline()
-        try:
-            dialect: Any = csv.Sniffer().sniff(first, ",;\t|")
-        except csv.Error:
-            dialect = csv.excel
         csv.field_size_limit(FIELD_BYTES)
-        reader = csv.reader(itertools.chain([first], text), dialect)
+        reader = csv.reader(
+            itertools.chain([first], text), "excel", delimiter=_delimiter(first), strict=True
+        )
         columns = [_column(name) for name in next(reader, None) or []]
         if not columns:
             raise InputError("the file is empty: expected a header row")
@@ -228,7 +226,7 @@ def _records(
             try:
                 values = next(reader, None)
             except csv.Error as exc:
-                raise InputError(f"line {start}: this is not CSV any more ({exc})") from exc
+                raise InputError(f"line {start}: {_broken(exc)}") from exc
             if values is None:
                 return
             if any(value.strip() for value in values):
@@ -236,6 +234,21 @@ def _records(
             start = reader.line_num + 1
     finally:
         text.detach()
+
+
+def _delimiter(header: str) -> str:
+    """The header's separator. The rest is Excel's dialect: a dialect sniffed from a header,
+    which has no quotes, would not read doubled quotes in a quoted cell."""
+    try:
+        return csv.Sniffer().sniff(header, ",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _broken(exc: csv.Error) -> str:
+    if "end of data" in str(exc):
+        return "a quoted cell opened in this row is never closed"
+    return f"this row is not valid CSV ({exc})"
 
 
 def _decoded(stream: IO[bytes]) -> io.TextIOWrapper:

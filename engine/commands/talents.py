@@ -48,27 +48,30 @@ def import_command(
     warning on stderr; a row is rejected only when neither its email nor its phone is usable."""
     if not file.is_file():
         raise InputError(f"{file}: no such file")
-    total = _count_rows(file)
-    console: Console = ctx.obj.console
-    with (
-        file.open("rb") as stream,
-        ctx.obj.db.session() as session,
-        _progress(console, total) as bar,
-    ):
-        _, rows = read_csv(stream)
-        task = bar.add_task("importing", total=total)
-        report = import_talents(
-            session,
-            rows,
-            now=clock_from_option(now)(),
-            region=region.upper() if region else None,
-            source_name=source or file.name,
-            progress=lambda n: bar.advance(task, n),
-        )
-        if dry_run:
-            session.rollback()
+    at = clock_from_option(now)()
+    try:  # the file is read twice, to count rows and to import: a broken one fails first
+        total = _count_rows(file)
+        with (
+            file.open("rb") as stream,
+            ctx.obj.db.session() as session,
+            _progress(ctx.obj.console, total) as bar,
+        ):
+            _, rows = read_csv(stream)
+            task = bar.add_task("importing", total=total)
+            report = import_talents(
+                session,
+                rows,
+                now=at,
+                region=region.upper() if region else None,
+                source_name=source or file.name,
+                progress=lambda n: bar.advance(task, n),
+            )
+            if dry_run:
+                session.rollback()
+    except InputError as exc:  # the transaction was rolled back
+        raise InputError(f"{file.name}: {exc}; nothing was imported") from exc
     _print_warnings(file, report)
-    _print_report(console, file, report, dry_run)
+    _print_report(ctx.obj.console, file, report, dry_run)
 
 
 def _count_rows(file: Path) -> int:
