@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.talents import normalize_email, normalize_phone, parse_row, read_csv
@@ -145,3 +147,32 @@ def test_unknown_columns_become_attributes_and_full_name_is_split() -> None:
     )
     assert (row.profile["first_name"], row.profile["last_name"]) == ("Ada", "King Lovelace")
     assert row.attributes == {"editor": "vim"}
+
+
+def test_the_progress_total_counts_rows_not_lines(tmp_path: Path) -> None:
+    from engine.commands.talents import _count_rows
+
+    path = tmp_path / "notes.csv"
+    path.write_bytes(b'email,note\na@example.com,"one\ntwo\nthree"\n\nb@example.com,x\n')
+    assert _count_rows(path) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'email,name\na@example.com,Ada\nb@example.com,"Bob\n', "line 3: a quoted cell opened"),
+        (b'email,name\na@example.com,"Ada"x\n', "line 2: this row is not valid CSV"),
+    ],
+)
+def test_a_broken_file_names_the_line(data: bytes, message: str) -> None:
+    _, rows = read_csv(data)
+    with pytest.raises(InputError, match=message):
+        list(rows)
+
+
+def test_utf16_without_bom_and_stray_windows_bytes_are_read() -> None:
+    _, rows = read_csv("email\tcity\na@example.com\tKöln\n".encode("utf-16-le"))
+    assert list(rows) == [(2, {"email": "a@example.com", "city": "Köln"})]
+    mixed = "email,city\na@example.com,Köln\n".encode() + b"b@example.com,Li\xe8ge\n"
+    _, rows = read_csv(mixed)  # one UTF-8 row, one Windows-1252 row: both read
+    assert [row["city"] for _, row in rows] == ["Köln", "Liège"]
