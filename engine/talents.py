@@ -283,7 +283,7 @@ def parse_row(line: int, raw: Mapping[str, str], region: str | None) -> Row:
     has no usable email or phone (its message then says why)."""
     warnings: list[str] = []
     values = {key: _cell(key, value, warnings) for key, value in raw.items() if key}
-    country = _valid("country", values, _country, warnings)
+    country = _valid("country", values, country_code, warnings)
     email = _valid("email", values, normalize_email, warnings)
     phone = _valid("phone", values, lambda v: normalize_phone(v, country or region), warnings)
     if email is None and phone is None:
@@ -366,7 +366,8 @@ def _labels(cell: str) -> set[str]:
 LABEL_CHARS = _size(TalentLabel.__table__.c.value)
 
 
-def _country(value: str) -> str:
+def country_code(value: str) -> str:
+    """The ISO 3166 code of a code or a country's name (English, French or German)."""
     code = value.upper()
     if code in phonenumbers.SUPPORTED_REGIONS:
         return code

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from engine.clock import clock_from_option
 from engine.privacy import export, forget
-from engine.talents import ImportReport, find_talent, import_talents, read_csv
+from engine.talents import ImportReport, country_code, find_talent, import_talents, read_csv
 from sequences.errors import InputError
 
 talents = typer.Typer(help="Import, inspect, erase and export people in the talent base.")
@@ -49,6 +49,10 @@ def import_command(
     if not file.is_file():
         raise InputError(f"{file}: no such file")
     at = clock_from_option(now)()
+    try:
+        country = country_code(region) if region else None
+    except InputError as exc:
+        raise InputError(f"--region: {exc}") from exc
     try:  # the file is read twice, to count rows and to import: a broken one fails first
         total = _count_rows(file)
         with (
@@ -62,7 +66,7 @@ def import_command(
                 session,
                 rows,
                 now=at,
-                region=region.upper() if region else None,
+                region=country,
                 source_name=source or file.name,
                 progress=lambda n: bar.advance(task, n),
             )

@@ -114,7 +114,7 @@ def test_duplicates_far_apart_in_a_big_file_are_merged_once(ws_db: Workspace) ->
     assert shown["skills"] == ["go", "python"]  # the first row wins, later ones fill gaps
 
 
-def test_a_broken_file_names_its_line_and_writes_nothing(ws_db: Workspace) -> None:
+def test_a_broken_file_or_option_names_where_and_writes_nothing(ws_db: Workspace) -> None:
     rows = [f"p{i}@example.com,First{i}" for i in range(3000)] + ['x@example.com,"Unclosed']
     ws_db.write("broken.csv", "email,first name\n" + "\n".join(rows) + "\n")
     ran = ws_db.nurture("talents", "import", "broken.csv", check=False)
@@ -122,3 +122,5 @@ def test_a_broken_file_names_its_line_and_writes_nothing(ws_db: Workspace) -> No
     assert "broken.csv: line 3002: a quoted cell opened in this row is never closed" in ran.err
     assert "nothing was imported" in ran.err
     assert ws_db.nurture("talents", "show", "p0@example.com", check=False).code == 1
+    ran = ws_db.nurture("talents", "import", "talents.csv", "--region", "Germny", check=False)
+    assert ran.code == 1 and "--region: country 'Germny' is not an ISO 3166 code" in ran.err
