@@ -1,6 +1,6 @@
 """Import generated talents from a CSV file; compare with a raw insert floor.
 
-    python benchmarks/import_talents.py [--rows 1000000] [--database-url URL] [--csv PATH]
+    python -m benchmarks.import_talents [--rows 1000000] [--database-url URL] [--csv PATH]
 
 Prints JSON: rows/s and peak memory of ``import_talents`` reading the file as it goes
 (parse, validate, normalise, dedupe across the whole file, insert talents, labels and
