@@ -273,6 +273,9 @@ codecs.register_error(_CP1252, _cp1252)
 
 
 def _column(header: str) -> str:
+    """The field a header names; any other header names an attribute (a JSON key, where
+    PostgreSQL refuses NUL and a whole note pasted as a header would be absurd)."""
+    header = header.replace("\x00", "")[:100]
     key = " ".join(re.sub(r"[_\-.]+", " ", header.strip().lower()).split())
     key = key.replace("é", "e")
     return ALIASES.get(key, ALIASES.get(key.replace(" ", ""), key.replace(" ", "_")))

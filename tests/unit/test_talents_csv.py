@@ -176,3 +176,8 @@ def test_utf16_without_bom_and_stray_windows_bytes_are_read() -> None:
     mixed = "email,city\na@example.com,Köln\n".encode() + b"b@example.com,Li\xe8ge\n"
     _, rows = read_csv(mixed)  # one UTF-8 row, one Windows-1252 row: both read
     assert [row["city"] for _, row in rows] == ["Köln", "Liège"]
+
+
+def test_a_header_loses_nul_bytes_and_is_cut_to_100_characters() -> None:
+    columns, _ = read_csv(b"email,fav\x00 editor," + b"n" * 500 + b"\na@example.com,vim,x\n")
+    assert columns == ["email", "fav_editor", "n" * 100]
