@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
@@ -86,6 +86,14 @@ def normalize_email(raw: str) -> str:
 
 def normalize_phone(raw: str, region: str | None = None) -> str:
     """E.164 form of ``raw``, read in ``region`` when it has no +country prefix."""
+    return _e164(_phone_number(raw, region))
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     try:
         number = phonenumbers.parse(raw.strip(), region)
     except phonenumbers.NumberParseException as exc:
@@ -93,7 +101,7 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         where = f" in region {region}" if region else ""
         raise InputError(f"phone {raw.strip()!r} is not a valid number{where}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def address_hash(address: str) -> str:
@@ -167,6 +175,7 @@ class Row:
     warnings: list[str] = field(default_factory=list)
 
 
+T = TypeVar("T")
 WARNINGS_KEPT = 1000  # a file whose every row warns must not hold a million messages
 
 
@@ -288,7 +297,8 @@ def parse_row(line: int, raw: Mapping[str, str], region: str | None) -> Row:
     values = {key: _cell(key, value, warnings) for key, value in raw.items() if key}
     country = _valid("country", values, country_code, warnings)
     email = _valid("email", values, normalize_email, warnings)
-    phone = _valid("phone", values, lambda v: normalize_phone(v, country or region), warnings)
+    number = _valid("phone", values, lambda v: _phone_number(v, country or region), warnings)
+    phone = _e164(number) if number is not None else None
     if email is None and phone is None:
         unusable = [w for w in warnings if w.startswith(("email", "phone"))]
         raise InputError(
@@ -300,7 +310,7 @@ def parse_row(line: int, raw: Mapping[str, str], region: str | None) -> Row:
     profile = {
         "first_name": first or None,
         "last_name": last.strip() or None,
-        "timezone": _valid("timezone", values, _timezone, warnings) or _phone_zone(phone),
+        "timezone": _valid("timezone", values, _timezone, warnings) or _phone_zone(number),
         "country": country,
         "city": values.get("city") or None,
         "company": values.get("company") or None,
@@ -323,8 +333,8 @@ def parse_row(line: int, raw: Mapping[str, str], region: str | None) -> Row:
 
 
 def _valid(
-    name: str, values: Mapping[str, str], check: Callable[[str], str], warnings: list[str]
-) -> str | None:
+    name: str, values: Mapping[str, str], check: Callable[[str], T], warnings: list[str]
+) -> T | None:
     """``check(value)`` of a field, or None with a warning when the value is wrong."""
     if not values.get(name):
         return None
@@ -407,10 +417,10 @@ def _timezone(value: str) -> str:
     return value
 
 
-def _phone_zone(phone: str | None) -> str | None:
+def _phone_zone(number: phonenumbers.PhoneNumber | None) -> str | None:
     """The zone of a number tied to one zone: it tells us where the person lives."""
-    if phone:
-        zones = phone_timezone.time_zones_for_number(phonenumbers.parse(phone))
+    if number is not None:
+        zones = phone_timezone.time_zones_for_number(number)
         if len(zones) == 1 and zones[0] != "Etc/Unknown":
             return str(zones[0])
     return None
