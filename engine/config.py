@@ -13,7 +13,10 @@ from sequences.errors import InputError
 
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("NURTURE_WORKSPACE", "the recruiter workspace folder (default: the current folder)"),
-    ("NURTURE_DATABASE_URL", "SQLAlchemy URL; default `sqlite:///<workspace>/nurture.db`"),
+    (
+        "NURTURE_DATABASE_URL",
+        "SQLAlchemy URL (`postgres://` works); default: SQLite in the workspace",
+    ),
     (
         "NURTURE_PUBLIC_URL",
         "public base URL of the webhook app (links, Twilio signatures); "
@@ -39,6 +42,18 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:
     value = env.get(name)
     return SecretStr(value) if value else None
+
+
+def _database_url(env: Mapping[str, str], workspace: Path) -> str:
+    """``NURTURE_DATABASE_URL``, else the workspace's SQLite file.
+
+    ``postgresql://`` and Heroku-style ``postgres://`` (what hosting providers hand out)
+    name psycopg 3, the driver nurture installs; SQLAlchemy would reach for psycopg2."""
+    url = env.get("NURTURE_DATABASE_URL") or f"sqlite:///{workspace / 'nurture.db'}"
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
 
 
 def _count(env: Mapping[str, str], name: str) -> int:
@@ -76,7 +91,7 @@ class Config:
         root = (workspace or Path(env.get("NURTURE_WORKSPACE") or ".")).resolve()
         return cls(
             workspace=root,
-            database_url=env.get("NURTURE_DATABASE_URL") or f"sqlite:///{root / 'nurture.db'}",
+            database_url=_database_url(env, root),
             public_url=(env.get("NURTURE_PUBLIC_URL") or cls.public_url).rstrip("/"),
             public_url_set=bool(env.get("NURTURE_PUBLIC_URL")),
             api_key=_secret(env, "NURTURE_API_KEY"),

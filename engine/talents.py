@@ -1,33 +1,43 @@
 """Talents in and out: normalizing addresses, importing CSV files, finding a person.
 
-An import is one transaction: every row is validated first, then new talents are inserted
-and existing ones (same email or phone) merged, in bulk. ``dry_run`` rolls it all back.
+An import is one transaction, read and written a batch of rows at a time (so memory does not
+grow with the file): new talents are inserted and existing ones (same email or phone) merged,
+in bulk. A bad field leaves the row without it, with a warning; a row is rejected only when
+nothing can reach the person. A fatal error (the file stops being CSV) rolls it all back, and
+so does ``dry_run``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
 import hashlib
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from typing import IO, Any, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import timezone as phone_timezone
-from sqlalchemy import String, func, insert, select, update
+from phonenumbers.geocoder import _region_display_name as region_name  # no public name table
+from sqlalchemy import String, Table, func, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from engine.db import among
+from engine import timeline
+from engine.db import Base, among, insert_rows
 from engine.models import Engagement, Suppression, Talent, TalentLabel
 from sequences.errors import InputError
 from sequences.model import STAGES
+from sequences.suggest import did_you_mean
 
 PROFILE_FIELDS = (
     "first_name",
@@ -76,6 +86,14 @@ def normalize_email(raw: str) -> str:
 
 def normalize_phone(raw: str, region: str | None = None) -> str:
     """E.164 form of ``raw``, read in ``region`` when it has no +country prefix."""
+    return _e164(_phone_number(raw, region))
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     try:
         number = phonenumbers.parse(raw.strip(), region)
     except phonenumbers.NumberParseException as exc:
@@ -83,7 +101,7 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         where = f" in region {region}" if region else ""
         raise InputError(f"phone {raw.strip()!r} is not a valid number{where}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def address_hash(address: str) -> str:
@@ -143,7 +161,7 @@ def find_talent(session: Session, address: str) -> Talent:
 
 @dataclass
 class Row:
-    """One validated CSV row, ready to create or merge."""
+    """One validated CSV row, ready to create or merge; ``warnings`` name what was left out."""
 
     line: int
     email: str | None
@@ -154,6 +172,11 @@ class Row:
     links: dict[str, str]
     attributes: dict[str, str]
     stage: str | None
+    warnings: list[str] = field(default_factory=list)
+
+
+T = TypeVar("T")
+WARNINGS_KEPT = 1000  # a file whose every row warns must not hold a million messages
 
 
 @dataclass
@@ -163,71 +186,137 @@ class ImportReport:
     unchanged: int = 0
     duplicates: int = 0  # rows folded into an earlier row of the same person in the file
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)  # the first WARNINGS_KEPT
+    warned: int = 0  # every warning, kept or not
 
     @property
     def total(self) -> int:
         return self.created + self.updated + self.unchanged + self.duplicates + len(self.rejected)
 
+    def warn(self, line: int, message: str) -> None:
+        self.warned += 1
+        if len(self.warnings) < WARNINGS_KEPT:
+            self.warnings.append((line, message))
 
-def read_csv(data: bytes) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """Decode (BOM-aware), sniff the delimiter, map headers; yields (line number, row)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252")
-    sample = text[:8192]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", ",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    header = next(reader, None)
-    if not header:
-        raise InputError("the file is empty: expected a header row")
-    columns = [_column(name) for name in header]
-    if "email" not in columns and "phone" not in columns:
-        raise InputError("line 1: the header has no email or phone column")
 
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        for values in reader:
+FIELD_BYTES = 1 << 24  # csv's default limit (128 KiB) would stop the file at one long note
+
+
+def read_csv(source: bytes | IO[bytes]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """Decode, sniff the delimiter, map headers; yields (first line number, row) as it reads.
+
+    UTF-16 (Excel's "Unicode text") and UTF-8 are told by their BOM; bytes that are not UTF-8
+    are read as Windows-1252. Rows are read one at a time from ``source``, so a file of any
+    size takes the memory of one row."""
+    text = _decoded(io.BytesIO(source) if isinstance(source, bytes) else source)
+    try:
+        first = text.readline()
+        csv.field_size_limit(FIELD_BYTES)
+        reader = csv.reader(
+            itertools.chain([first], text), "excel", delimiter=_delimiter(first), strict=True
+        )
+        columns = [_column(name) for name in next(reader, None) or []]
+        if not columns:
+            raise InputError("the file is empty: expected a header row")
+        if "email" not in columns and "phone" not in columns:
+            raise InputError("line 1: the header has no email or phone column")
+    except BaseException:
+        text.detach()  # the caller's stream stays the caller's to close
+        raise
+    return columns, _records(text, reader, columns)
+
+
+def _records(
+    text: io.TextIOWrapper, reader: Any, columns: list[str]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each non-blank record with the line it starts on (a quoted cell may span lines)."""
+    start = reader.line_num + 1
+    try:
+        while True:
+            try:
+                values = next(reader, None)
+            except csv.Error as exc:
+                raise InputError(f"line {start}: {_broken(exc)}") from exc
+            if values is None:
+                return
             if any(value.strip() for value in values):
-                yield reader.line_num, dict(zip(columns, values, strict=False))
+                yield start, dict(zip(columns, values, strict=False))
+            start = reader.line_num + 1
+    finally:
+        text.detach()
 
-    return columns, rows()
+
+def _delimiter(header: str) -> str:
+    """The header's separator. The rest is Excel's dialect: a dialect sniffed from a header,
+    which has no quotes, would not read doubled quotes in a quoted cell."""
+    try:
+        return csv.Sniffer().sniff(header, ",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _broken(exc: csv.Error) -> str:
+    if "end of data" in str(exc):
+        return "a quoted cell opened in this row is never closed"
+    return f"this row is not valid CSV ({exc})"
+
+
+def _decoded(stream: IO[bytes]) -> io.TextIOWrapper:
+    head = stream.read(4)
+    stream.seek(0)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return io.TextIOWrapper(stream, encoding="utf-16", errors="replace", newline="")
+    if len(head) > 1 and head[0] and not head[1]:  # "e\0m\0": UTF-16 LE saved without its BOM
+        return io.TextIOWrapper(stream, encoding="utf-16-le", errors="replace", newline="")
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors=_CP1252, newline="")
+
+
+def _cp1252(error: UnicodeError) -> tuple[str, int]:
+    """A byte that is not UTF-8 is Windows-1252: Excel's "CSV" as saved on Windows."""
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start : error.end].decode("cp1252", "replace"), error.end
+
+
+_CP1252 = "nurture.cp1252"
+codecs.register_error(_CP1252, _cp1252)
 
 
 def _column(header: str) -> str:
+    """The field a header names; any other header names an attribute (a JSON key, where
+    PostgreSQL refuses NUL and a whole note pasted as a header would be absurd)."""
+    header = header.replace("\x00", "")[:100]
     key = " ".join(re.sub(r"[_\-.]+", " ", header.strip().lower()).split())
     key = key.replace("é", "e")
     return ALIASES.get(key, ALIASES.get(key.replace(" ", ""), key.replace(" ", "_")))
 
 
 def parse_row(line: int, raw: Mapping[str, str], region: str | None) -> Row:
-    """Validate one row; InputError names the field that is wrong."""
-    values = {key: (value or "").strip() for key, value in raw.items() if key}
-    country = values.get("country", "").upper() or None
-    if country and not (len(country) == 2 and country.isalpha()):
-        raise InputError(f"country {values['country']!r} is not an ISO 3166 two-letter code")
-    email = normalize_email(values["email"]) if values.get("email") else None
-    phone = normalize_phone(values["phone"], country or region) if values.get("phone") else None
+    """Validate one row: a bad field is left out with a warning; InputError only when the row
+    has no usable email or phone (its message then says why)."""
+    warnings: list[str] = []
+    values = {key: _cell(key, value, warnings) for key, value in raw.items() if key}
+    country = _valid("country", values, country_code, warnings)
+    email = _valid("email", values, normalize_email, warnings)
+    number = _valid("phone", values, lambda v: _phone_number(v, country or region), warnings)
+    phone = _e164(number) if number is not None else None
     if email is None and phone is None:
-        raise InputError("no email and no phone: nothing to reach this person by")
+        unusable = [w for w in warnings if w.startswith(("email", "phone"))]
+        raise InputError(
+            unusable[0] if unusable else "no email and no phone: nothing to reach this person by"
+        )
     first, last = values.get("first_name", ""), values.get("last_name", "")
     if not (first or last) and values.get("name"):
         first, _, last = values["name"].partition(" ")
     profile = {
         "first_name": first or None,
         "last_name": last.strip() or None,
-        "timezone": _timezone(values.get("timezone", ""), phone),
+        "timezone": _valid("timezone", values, _timezone, warnings) or _phone_zone(number),
         "country": country,
         "city": values.get("city") or None,
         "company": values.get("company") or None,
         "title": values.get("title") or None,
         "source": values.get("source") or None,
     }
-    stage = values.get("stage", "").lower() or None
-    if stage and stage not in STAGES:
-        raise InputError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
     known = {*ALIASES.values()}
     return Row(
         line=line,
@@ -238,25 +327,100 @@ def parse_row(line: int, raw: Mapping[str, str], region: str | None) -> Row:
         skills=_labels(values.get("skills", "")),
         links={key: values[key] for key in LINK_FIELDS if values.get(key)},
         attributes={k: v for k, v in values.items() if k not in known and v},
-        stage=stage,
+        stage=_valid("stage", values, _stage, warnings),
+        warnings=warnings,
     )
 
 
+def _valid(
+    name: str, values: Mapping[str, str], check: Callable[[str], T], warnings: list[str]
+) -> T | None:
+    """``check(value)`` of a field, or None with a warning when the value is wrong."""
+    if not values.get(name):
+        return None
+    try:
+        return check(values[name])
+    except InputError as exc:
+        warnings.append(f"{str(exc).rstrip('.')}; imported without it")
+        return None
+
+
+# Cells land in columns of these sizes (PostgreSQL refuses longer values); "name" is split
+# into first and last names. Any other cell (an attribute, a link) is kept up to CELL_CHARS.
+_TEXT_FIELDS = ("first_name", "last_name", "city", "company", "title", "source")
+
+
+def _size(column: Any) -> int:
+    assert isinstance(column.type, String) and column.type.length
+    return column.type.length
+
+
+_SIZES = {"name": 200, **{name: _size(Talent.__table__.c[name]) for name in _TEXT_FIELDS}}
+CELL_CHARS = 10_000
+
+
+def _cell(key: str, value: str | None, warnings: list[str]) -> str:
+    """The cell stripped, without NUL bytes and cut to what its column holds (warning why)."""
+    value = (value or "").strip()
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        value = value.replace("\x00", "").strip()
+        warnings.append(f"{key}: NUL bytes removed")
+    size = _SIZES.get(key) or CELL_CHARS
+    if len(value) > size:
+        warnings.append(f"{key}: {len(value):,} characters cut to {size:,}")
+        value = value[:size].strip()
+    return value
+
+
 def _labels(cell: str) -> set[str]:
-    return {label.lower() for label in _SPLIT.split(cell) if label}
+    return {label.lower()[:LABEL_CHARS] for label in _SPLIT.split(cell) if label}
 
 
-def _timezone(value: str, phone: str | None) -> str | None:
-    if value:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise InputError(
-                f"timezone {value!r} is not an IANA zone such as Europe/Berlin"
-            ) from exc
-        return value
-    if phone:  # a number tied to one zone tells us where the person lives
-        zones = phone_timezone.time_zones_for_number(phonenumbers.parse(phone))
+LABEL_CHARS = _size(TalentLabel.__table__.c.value)
+
+
+def country_code(value: str) -> str:
+    """The ISO 3166 code of a code or a country's name (English, French or German)."""
+    code = value.upper()
+    if code in phonenumbers.SUPPORTED_REGIONS:
+        return code
+    if code := _country_codes().get(value.casefold(), ""):
+        return code
+    guess = difflib.get_close_matches(value.casefold(), _country_codes(), n=1)
+    hint = f"; did you mean {_country_codes()[guess[0]]!r} ({guess[0].title()})?" if guess else ""
+    raise InputError(f"country {value!r} is not an ISO 3166 code or a country name{hint}")
+
+
+@cache
+def _country_codes() -> dict[str, str]:
+    """Country names in English, French and German, lower-cased, to their ISO 3166 code."""
+    return {
+        region_name(code, language).casefold(): code
+        for code in phonenumbers.SUPPORTED_REGIONS
+        for language in ("en", "fr", "de")
+        if region_name(code, language)
+    }
+
+
+def _stage(value: str) -> str:
+    if value.lower() not in STAGES:
+        raise InputError(f"stage {value!r} is not one of {', '.join(STAGES)}")
+    return value.lower()
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        hint = did_you_mean(value, available_timezones()) or " such as Europe/Berlin"
+        raise InputError(f"timezone {value!r} is not an IANA zone{hint}") from exc
+    return value
+
+
+def _phone_zone(number: phonenumbers.PhoneNumber | None) -> str | None:
+    """The zone of a number tied to one zone: it tells us where the person lives."""
+    if number is not None:
+        zones = phone_timezone.time_zones_for_number(number)
         if len(zones) == 1 and zones[0] != "Etc/Unknown":
             return str(zones[0])
     return None
@@ -264,37 +428,89 @@ def _timezone(value: str, phone: str | None) -> str | None:
 
 Progress = Callable[[int], None]
 _CHUNK = 500
+BATCH_ROWS = 2000
 
 
 def import_talents(
     session: Session,
-    rows: Iterator[tuple[int, dict[str, str]]],
+    rows: Iterable[tuple[int, dict[str, str]]],
     *,
     now: datetime,
     region: str | None = None,
     source_name: str = "csv",
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Validate every row, then create or merge talents in bulk inside ``session``'s transaction."""
+    """Create or merge talents, a batch of rows at a time, inside ``session``'s transaction.
+
+    Memory holds one batch plus one bit for each talent this import wrote: a later row of the
+    same person, in any later batch, is folded into it as a duplicate (it only fills gaps),
+    as within one batch."""
     report = ImportReport()
+    written = TalentIds()
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, BATCH_ROWS)):
+        parsed = _parsed(batch, region, report)
+        _import_batch(session, parsed, written, report, now=now, source_name=source_name)
+        if progress:
+            progress(len(batch))
+    report.rejected.sort()
+    return report
+
+
+class TalentIds:
+    """A set of talent ids as one bit each: a million-row import remembers the talents it
+    wrote in 125 KB where a set of ints takes 60 MB."""
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+
+    def update(self, ids: Iterable[int]) -> None:
+        for talent_id in ids:
+            byte = talent_id >> 3
+            if byte >= len(self._bits):
+                self._bits.extend(bytes(byte + 1 - len(self._bits) + len(self._bits) // 2))
+            self._bits[byte] |= 1 << (talent_id & 7)
+
+    def __contains__(self, talent_id: int) -> bool:
+        byte = talent_id >> 3
+        return byte < len(self._bits) and bool(self._bits[byte] & 1 << (talent_id & 7))
+
+
+def _parsed(
+    batch: list[tuple[int, dict[str, str]]], region: str | None, report: ImportReport
+) -> list[Row]:
     valid: list[Row] = []
-    for line, raw in rows:
+    for line, raw in batch:
         try:
             valid.append(parse_row(line, raw, region))
         except InputError as exc:
             report.rejected.append((line, str(exc)))
-        if progress:
-            progress(1)
-    unique = _merge_duplicates(valid, report)
+            continue
+        for warning in valid[-1].warnings:
+            report.warn(line, warning)
+    return valid
+
+
+def _import_batch(
+    session: Session,
+    rows: list[Row],
+    written: TalentIds,
+    report: ImportReport,
+    *,
+    now: datetime,
+    source_name: str,
+) -> None:
+    unique = _merge_duplicates(rows, report)
     unique = _drop_suppressed(session, unique, report)
-    existing = _load_existing(session, unique)
-    creates, updates = _match(unique, existing, report)
-    _create(session, creates, now, source_name)
-    report.created = len(creates)
+    creates, updates, folds = _match(unique, _load_existing(session, unique), written, report)
+    written.update(_create(session, creates, now, source_name))
     changed = _update(session, updates, now, source_name)
-    report.updated, report.unchanged = changed, len(updates) - changed
-    report.rejected.sort()
-    return report
+    report.created += len(creates)
+    report.updated += changed
+    report.unchanged += len(updates) - changed
+    _update(session, folds, now, source_name)
+    report.duplicates += len(folds)
+    written.update(current["id"] for _, current in updates)
 
 
 def _merge_duplicates(rows: list[Row], report: ImportReport) -> list[Row]:
@@ -387,39 +603,84 @@ def _load_existing(session: Session, rows: list[Row]) -> dict[str, dict[str, Any
     return by_key
 
 
+Merge = tuple[Row, dict[str, Any]]  # a row and the existing talent it goes into
+
+
 def _match(
-    rows: list[Row], existing: dict[str, dict[str, Any]], report: ImportReport
-) -> tuple[list[Row], list[tuple[Row, dict[str, Any]]]]:
+    rows: list[Row],
+    existing: dict[str, dict[str, Any]],
+    written: TalentIds,
+    report: ImportReport,
+) -> tuple[list[Row], list[Merge], list[Merge]]:
+    """Rows to create, rows to merge into talents (updates), and later rows of a talent this
+    import already wrote (folds: they only fill its gaps, as duplicates within a batch do)."""
     creates: list[Row] = []
-    updates: list[tuple[Row, dict[str, Any]]] = []
+    updates: list[Merge] = []
+    folds: list[Merge] = []
     for row in rows:
-        by_email = existing.get(row.email) if row.email else None
-        by_phone = existing.get(row.phone) if row.phone else None
-        if by_email and by_phone and by_email["id"] != by_phone["id"]:
-            report.rejected.append(
-                (
-                    row.line,
-                    f"email matches talent #{by_email['id']} but phone matches "
-                    f"talent #{by_phone['id']}: merge them by hand",
-                )
-            )
-        elif by_phone and row.email and by_phone["email"] and row.email != by_phone["email"]:
-            report.rejected.append(
-                (row.line, f"phone {row.phone} belongs to talent #{by_phone['id']} "
-                 f"who has another email ({by_phone['email']})")
-            )  # fmt: skip
-        elif match := by_email or by_phone:
-            updates.append((row, match))
-        else:
+        try:
+            target = _target(row, existing, written)
+        except InputError as exc:
+            report.rejected.append((row.line, str(exc)))
+            continue
+        if target is None:
             creates.append(row)
-    return creates, updates
+        elif target["id"] in written:
+            folds.append((_gaps_only(row, target), target))
+        else:
+            updates.append((row, target))
+    return creates, updates, folds
 
 
-def _create(session: Session, rows: list[Row], now: datetime, source_name: str) -> None:
+def _target(
+    row: Row, existing: dict[str, dict[str, Any]], written: TalentIds
+) -> dict[str, Any] | None:
+    """The talent ``row`` is about, if any; InputError when its addresses disagree."""
+    by_email = existing.get(row.email) if row.email else None
+    by_phone = existing.get(row.phone) if row.phone else None
+    if by_email and by_phone and by_email["id"] != by_phone["id"]:
+        if by_email["id"] in written and by_phone["id"] in written:
+            raise InputError(
+                f"email and phone belong to different earlier rows (talents "
+                f"#{by_email['id']} and #{by_phone['id']})"
+            )
+        raise InputError(
+            f"email matches talent #{by_email['id']} but phone matches "
+            f"talent #{by_phone['id']}: merge them by hand"
+        )
+    if by_phone and row.email and by_phone["email"] and row.email != by_phone["email"]:
+        if by_phone["id"] in written:
+            raise InputError(
+                f"phone {row.phone} is already on an earlier row (talent #{by_phone['id']}) "
+                f"with another email ({by_phone['email']})"
+            )
+        raise InputError(
+            f"phone {row.phone} belongs to talent #{by_phone['id']} "
+            f"who has another email ({by_phone['email']})"
+        )
+    return by_email or by_phone
+
+
+def _gaps_only(row: Row, current: Mapping[str, Any]) -> Row:
+    """``row`` keeping only what ``current`` lacks: how a later duplicate row merges."""
+    links, attributes = current["links"] or {}, current["attributes"] or {}
+    return replace(
+        row,
+        email=None if current["email"] else row.email,
+        phone=None if current["phone"] else row.phone,
+        profile={k: None if current[k] else v for k, v in row.profile.items()},
+        links={k: v for k, v in row.links.items() if k not in links},
+        attributes={k: v for k, v in row.attributes.items() if k not in attributes},
+    )
+
+
+def _create(session: Session, rows: list[Row], now: datetime, source_name: str) -> list[int]:
+    """Insert ``rows`` as new talents, with labels and timeline; their ids, in order."""
     if not rows:
-        return
+        return []
     values = [
         {
+            **_NO_TALENT,
             "email": row.email,
             "phone": row.phone,
             **row.profile,
@@ -431,17 +692,24 @@ def _create(session: Session, rows: list[Row], now: datetime, source_name: str) 
         }
         for row in rows
     ]
-    session.execute(insert(Talent), values)  # plain executemany: RETURNING is slow on SQLite
+    # Every column named: one compiled executemany on SQLite, COPY on PostgreSQL. (The ORM's
+    # bulk insert splits rows by which of their values are None: thousands of statements.)
+    insert_rows(session, _table(Talent), values)
     ids = _ids_of(session, rows)
     _insert_labels(session, zip(ids, rows, strict=True))
-    session.execute(
-        insert(Engagement),
-        [
-            {"talent_id": talent_id, "kind": "imported", "occurred_at": now, "data": {},
-             "detail": f"imported from {source_name} line {row.line}"}
-            for talent_id, row in zip(ids, rows, strict=True)
-        ],
-    )  # fmt: skip
+    insert_rows(session, _table(Engagement), [
+        timeline.values("imported", at=now, talent_id=talent_id, data={},
+                        detail=f"imported from {source_name} line {row.line}")
+        for talent_id, row in zip(ids, rows, strict=True)
+    ])  # fmt: skip
+    return ids
+
+
+_NO_TALENT = {column.name: None for column in Talent.__table__.c if not column.primary_key}
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _ids_of(session: Session, rows: list[Row]) -> list[int]:
@@ -464,8 +732,7 @@ def _insert_labels(
         for kind, values in (("tag", row.tags), ("skill", row.skills))
         for value in sorted(values - (known[talent_id][kind] if known else set()))
     ]
-    if labels:
-        session.execute(insert(TalentLabel), labels)
+    insert_rows(session, _table(TalentLabel), labels)
 
 
 def _update(
@@ -473,7 +740,7 @@ def _update(
 ) -> int:
     """Merge rows into their talents: given values win, empty cells keep what is there."""
     changes: list[dict[str, Any]] = []
-    timeline: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     label_pairs: list[tuple[int, Row]] = []
     known: dict[int, Any] = {}
     for row, current in updates:
@@ -483,14 +750,14 @@ def _update(
             continue
         changes.append({"id": current["id"], **diff, "updated_at": now})
         fields = sorted([*diff, *(["tags/skills"] if new_labels else [])])
-        timeline.append({"talent_id": current["id"], "kind": "updated", "occurred_at": now,
-                         "detail": f"updated from {source_name} line {row.line}",
-                         "data": {"fields": fields}})  # fmt: skip
+        entries.append(timeline.values("updated", at=now, talent_id=current["id"],
+                                       detail=f"updated from {source_name} line {row.line}",
+                                       data={"fields": fields}))  # fmt: skip
         label_pairs.append((current["id"], row))
         known[current["id"]] = current
     if changes:
         session.execute(update(Talent), changes)
-        session.execute(insert(Engagement), timeline)
+        insert_rows(session, _table(Engagement), entries)
         _insert_labels(session, iter(label_pairs), known)
     return len(changes)
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from engine.clock import clock_from_option
 from engine.privacy import export, forget
-from engine.talents import ImportReport, find_talent, import_talents, read_csv
+from engine.talents import ImportReport, country_code, find_talent, import_talents, read_csv
 from sequences.errors import InputError
 
 talents = typer.Typer(help="Import, inspect, erase and export people in the talent base.")
@@ -43,26 +43,55 @@ def import_command(
     ] = False,
     now: NowOption = None,
 ) -> None:
-    """Import talents from a CSV file; people already known (same email or phone) are merged."""
+    """Import talents from a CSV file; people already known (same email or phone) are merged.
+
+    A wrong phone, time zone, country or stage leaves the row without that field, with a
+    warning on stderr; a row is rejected only when neither its email nor its phone is usable."""
     if not file.is_file():
         raise InputError(f"{file}: no such file")
-    data = file.read_bytes()
-    _, rows = read_csv(data)
-    total = max(data.count(b"\n"), 1)
-    console: Console = ctx.obj.console
-    with ctx.obj.db.session() as session, _progress(console, total) as bar:
-        task = bar.add_task("importing", total=total)
-        report = import_talents(
-            session,
-            rows,
-            now=clock_from_option(now)(),
-            region=region.upper() if region else None,
-            source_name=source or file.name,
-            progress=lambda n: bar.advance(task, n),
-        )
-        if dry_run:
-            session.rollback()
-    _print_report(console, file, report, dry_run)
+    at = clock_from_option(now)()
+    try:
+        country = country_code(region) if region else None
+    except InputError as exc:
+        raise InputError(f"--region: {exc}") from exc
+    try:  # the file is read twice, to count rows and to import: a broken one fails first
+        total = _count_rows(file)
+        with (
+            file.open("rb") as stream,
+            ctx.obj.db.session() as session,
+            _progress(ctx.obj.console, total) as bar,
+        ):
+            _, rows = read_csv(stream)
+            task = bar.add_task("importing", total=total)
+            report = import_talents(
+                session,
+                rows,
+                now=at,
+                region=country,
+                source_name=source or file.name,
+                progress=lambda n: bar.advance(task, n),
+            )
+            if dry_run:
+                session.rollback()
+    except InputError as exc:  # the transaction was rolled back
+        raise InputError(f"{file.name}: {exc}; nothing was imported") from exc
+    _print_warnings(file, report)
+    _print_report(ctx.obj.console, file, report, dry_run)
+
+
+def _count_rows(file: Path) -> int:
+    """Rows (not lines: a quoted cell may hold a newline), for the progress bar's total."""
+    with file.open("rb") as stream:
+        _, rows = read_csv(stream)
+        return sum(1 for _ in rows)
+
+
+def _print_warnings(file: Path, report: ImportReport) -> None:
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    for line, warning in report.warnings:
+        err.print(f"  {file.name}:{line}: warning: {warning}", markup=False)
+    if report.warned > len(report.warnings):
+        err.print(f"  ... and {report.warned - len(report.warnings):,} more warnings")
 
 
 def _progress(console: Console, total: int) -> Progress:
