@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from engine.clock import clock_from_option
-from engine.privacy import export, forget
-from engine.talents import ImportReport, country_code, find_talent, import_talents, read_csv
 from sequences.errors import InputError
+
+if TYPE_CHECKING:
+    from engine.talents import ImportReport
+
+# Each command imports the engine when it runs: `nurture --help` loads none of it.
 
 talents = typer.Typer(help="Import, inspect, erase and export people in the talent base.")
 
@@ -47,6 +49,9 @@ def import_command(
 
     A wrong phone, time zone, country or stage leaves the row without that field, with a
     warning on stderr; a row is rejected only when neither its email nor its phone is usable."""
+    from engine.clock import clock_from_option
+    from engine.talents import country_code, import_talents, read_csv
+
     if not file.is_file():
         raise InputError(f"{file}: no such file")
     at = clock_from_option(now)()
@@ -75,12 +80,16 @@ def import_command(
                 session.rollback()
     except InputError as exc:  # the transaction was rolled back
         raise InputError(f"{file.name}: {exc}; nothing was imported") from exc
+    except OSError as exc:  # unreadable: permissions, a folder, a vanished file
+        raise InputError(f"{file}: cannot read it ({exc.strerror or exc})") from exc
     _print_warnings(file, report)
     _print_report(ctx.obj.console, file, report, dry_run)
 
 
 def _count_rows(file: Path) -> int:
     """Rows (not lines: a quoted cell may hold a newline), for the progress bar's total."""
+    from engine.talents import read_csv
+
     with file.open("rb") as stream:
         _, rows = read_csv(stream)
         return sum(1 for _ in rows)
@@ -125,6 +134,8 @@ def _print_report(console: Console, file: Path, report: ImportReport, dry_run: b
 @talents.command("show")
 def show_command(ctx: typer.Context, address: AddressArgument) -> None:
     """Show a talent's profile and timeline."""
+    from engine.privacy import export
+
     with ctx.obj.db.session() as session:
         data = export(session, address)
     print_talent(ctx.obj.console, data)
@@ -168,6 +179,10 @@ def forget_command(
     now: NowOption = None,
 ) -> None:
     """Erase a person (GDPR): personal data and timeline details go, a hashed suppression stays."""
+    from engine.clock import clock_from_option
+    from engine.privacy import forget
+    from engine.talents import find_talent
+
     with ctx.obj.db.session() as session:
         find_talent(session, address)  # fail before asking
     if not yes:
@@ -188,6 +203,8 @@ def export_command(
     ] = None,
 ) -> None:
     """Everything held on a person, as JSON (GDPR access request)."""
+    from engine.privacy import export
+
     with ctx.obj.db.session() as session:
         text = json.dumps(export(session, address), indent=2, ensure_ascii=False, default=str)
     if out is None:
@@ -278,6 +295,7 @@ def set_command(
     now: NowOption = None,
 ) -> None:
     """Change a talent by hand: stage, tags, per-channel opt-out; recorded on the timeline."""
+    from engine.clock import clock_from_option
     from engine.talent_edits import Change, find_one, set_talent
 
     change = Change(stage, tuple(tag or ()), tuple(untag or ()),

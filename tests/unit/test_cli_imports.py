@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-HEAVY = ("sqlalchemy", "alembic", "prefect", "pydantic", "jinja2", "fastapi", "httpx", "yaml")
+HEAVY = ("sqlalchemy", "alembic", "prefect", "jinja2", "fastapi", "httpx", "uvicorn")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["talents", "--help"], ["run", "--help"]])
