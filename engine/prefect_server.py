@@ -73,6 +73,7 @@ def _server(port: int, *, scheduler: bool) -> Any:
                 [sys.executable, "-m", "uvicorn", *app, *address, "--log-level", "error",
                  "--lifespan", "on"],
                 env=env, preexec_fn=_dies_with(os.getpid()),  # noqa: PLW1509
+                process_group=0,  # a terminal's Ctrl-C reaches nurture, which stops it last
             )  # fmt: skip
 
     return Server(port)

@@ -195,10 +195,10 @@ async def _serve_scheduled(console: Console, server: Any, config: Config, rt: Ru
     _stop_on_signals(server)
     try:
         await web
-    finally:
-        if runner.started:
-            await runner.astop()
+    finally:  # bounded: a server already gone (killed with its cgroup) must not hang us
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            if runner.started:
+                await asyncio.wait_for(runner.astop(), timeout=10)
             await asyncio.wait_for(polling, timeout=30)
 
 

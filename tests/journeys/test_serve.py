@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -49,7 +50,7 @@ def _serve(ws: Workspace, *options: str) -> tuple[subprocess.Popen[bytes], str, 
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen([str(NURTURE), "serve", "--port", str(port), *options],
                                    cwd=ws.root, env=ws.env, stdout=out,
-                                   stderr=subprocess.STDOUT)  # fmt: skip
+                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     return process, f"http://127.0.0.1:{port}", log
 
 
@@ -61,7 +62,9 @@ def _healthy(url: str) -> bool:
 
 
 def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
-    process.send_signal(sig)
+    """``sig`` to serve's whole process group, as a terminal's Ctrl-C (SIGINT) or systemd's
+    stop (SIGTERM to every process of the service) sends it."""
+    os.killpg(process.pid, sig)
     try:
         return process.wait(timeout=60)
     finally:
@@ -69,7 +72,10 @@ def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
 
 
 @pytest.mark.slow
-def test_serve_sends_on_the_campaigns_cron_and_stops_cleanly(ws: Workspace) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_serve_sends_on_the_campaigns_cron_and_stops_cleanly(
+    ws: Workspace, stop: signal.Signals
+) -> None:
     _every_minute(ws)
     process, url, log = _serve(ws)
     outbox = ws.root / "outbox"
@@ -80,7 +86,7 @@ def test_serve_sends_on_the_campaigns_cron_and_stops_cleanly(ws: Workspace) -> N
         spawned = children(process.pid)
         assert process.pid in prefect_servers(ws.env).values()
     finally:
-        code = _stop(process, signal.SIGTERM)
+        code = _stop(process, stop)
     output = log.read_text()
     assert code == 0, output
     assert "campaign every-minute: a tick on * * * * *" in output
