@@ -57,11 +57,12 @@ def run(
     A pause after a channel error is lifted (the configuration is fixed, presumably); a
     pause by hand is not: `nurture campaigns resume CAMPAIGN` lifts it."""
     from engine.clock import clock_from_option
+    from engine.enrollments import trigger_event
     from engine.runtime import Runtime
 
     clock = clock_from_option(now)
     rt = Runtime.load(ctx.obj.config, dry_run=dry_run)
-    rt.campaign(campaign)
+    event = trigger_event(rt.workspace.sequences[rt.campaign(campaign).sequence])
     if dry_run and (missing := _missing_sqlite_file(ctx.obj.config.database_url)):
         ctx.obj.console.print(f"nothing to plan: no talent base at {missing} yet "
                               "(nurture talents import FILE.csv)")  # fmt: skip
@@ -71,6 +72,9 @@ def run(
     else:
         summary = _tick(ctx, rt, campaign, clock, dry_run=dry_run).as_dict()
     _print_summary(ctx.obj.console, summary, as_json=as_json)
+    if event and not as_json:
+        ctx.obj.console.print(f"inbound: people enter through its trigger {event!r} "
+                              "(POST /api/events), never from the talent base")  # fmt: skip
 
 
 def _prefect_tick(config: Config, campaign: str, now: str | None) -> dict[str, Any]:
@@ -344,7 +348,7 @@ def outbox_list(
         table.add_row(row["message_id"], row["status"], row["to"], row["campaign"], row["step"],
                       _minute(row["due_at"]), _minute(row["claimed_at"]),
                       row["error"] or "")  # fmt: skip
-    ctx.obj.console.print(table)
+    ctx.obj.console.print(table if rows else "no messages")
 
 
 def _outbox_row(row: OutboxMessage) -> dict[str, Any]:
@@ -435,7 +439,7 @@ def tasks_list(
         table.add_row(str(task.id), f"{task.due_at:%Y-%m-%d %H:%M}" if task.due_at else "",
                       task.talent, task.phone or "", task.email or "", task.campaign or "",
                       task.title, *done)  # fmt: skip
-    ctx.obj.console.print(table)
+    ctx.obj.console.print(table if found else "no tasks to do")
 
 
 @tasks.command("done")

@@ -63,6 +63,7 @@ def test_a_tick_of_an_inbound_campaign_enrolls_nobody_from_the_base(api: Workspa
     ran = api.nurture("run", "talent-community", "--now", AT, "--no-prefect")
     assert "enrolled 0, advanced 0, planned 0" in ran.out, ran
     assert "sent 0" in ran.out
+    assert "enter through its trigger 'talent_community.joined'" in " ".join(ran.out.split())
     assert _sent(api) == []
     maya = api.nurture("talents", "show", "maya.fischer@example.net")
     assert "talent-community" not in maya.out and "entered" not in maya.out
