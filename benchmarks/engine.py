@@ -126,6 +126,7 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
     url = _url(backend, folder)
     env = {"NURTURE_DATABASE_URL": url, "NURTURE_EMAIL_CHANNEL": "sendgrid",
            "SENDGRID_API_KEY": "SG.bench", "NURTURE_SENDGRID_BASE_URL": fake_url,
+           "NURTURE_PUBLIC_URL": "https://hooks.bench.example",
            "NURTURE_SMS_CHANNEL": "file", "NURTURE_SECRET_KEY": "b" * 32,
            "NURTURE_TICK_PROCESSES": str(processes),
            "PATH": os.environ.get("PATH", "")}  # fmt: skip

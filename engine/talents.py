@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import timezone as phone_timezone
-from phonenumbers.geocoder import _region_display_name as region_name  # no public name table
 from sqlalchemy import String, Table, func, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -393,7 +392,11 @@ def country_code(value: str) -> str:
 
 @cache
 def _country_codes() -> dict[str, str]:
-    """Country names in English, French and German, lower-cased, to their ISO 3166 code."""
+    """Country names in English, French and German, lower-cased, to their ISO 3166 code.
+
+    Loaded only when a name is given: the geocoder's tables take about 90 MB."""
+    from phonenumbers.geocoder import _region_display_name as region_name  # no public table
+
     return {
         region_name(code, language).casefold(): code
         for code in phonenumbers.SUPPORTED_REGIONS
