@@ -169,14 +169,16 @@ def time_limit() -> Iterator[None]:
 
 
 def bounded_join(chunks: Iterator[str]) -> str:
-    """The chunks of a streamed render, stopped once past ``MAX_OUTPUT`` characters."""
-    parts, size = [], 0
+    """The chunks of a streamed render, stopped once past ``MAX_OUTPUT`` characters. (The
+    time is checked where it can run away, at loops and calls, not at every chunk: this
+    loop runs for every piece of every message.)"""
+    parts: list[str] = []
+    append, size = parts.append, 0
     for chunk in chunks:
         size += len(chunk)
         if size > MAX_OUTPUT:
             raise RenderLimitError(f"the rendered text is over {MAX_OUTPUT:,} characters")
-        parts.append(chunk)
-        _check_time()
+        append(chunk)
     return "".join(parts)
 
 
