@@ -73,6 +73,14 @@ def _correlate(session: Session, event: InboundEvent) -> OutboxMessage | None:
     return None
 
 
+def _answered(session: Session, event: InboundEvent) -> tuple[OutboxMessage | None, Talent | None]:
+    """The message ``event`` answers, and its talent (by the sender's address when no
+    message of ours is matched)."""
+    row = _correlate(session, event)
+    talent = session.get(Talent, row.talent_id) if row else _by_address(session, event.address)
+    return row, talent
+
+
 def _by_address(session: Session, address: str | None) -> Talent | None:
     if not address:
         return None
@@ -108,8 +116,7 @@ def apply_event(
 
     ``branch=False`` (a reply held for a person to read) records it and moves no enrollment.
     """
-    row = _correlate(session, event)
-    talent = session.get(Talent, row.talent_id) if row else _by_address(session, event.address)
+    row, talent = _answered(session, event)
     try:
         with session.begin_nested():
             session.add(_timeline(event, row, talent, intent))
@@ -131,8 +138,7 @@ def apply_corrected_intent(
 ) -> Applied:
     """A person set the intent of a reply already recorded: the intent's effects, and its
     branch when the enrollment ``still_waiting`` at the step the reply answered."""
-    row = _correlate(session, event)
-    talent = session.get(Talent, row.talent_id) if row else _by_address(session, event.address)
+    row, talent = _answered(session, event)
     if talent is None:
         return Applied()
     return _act(session, event, row, talent, intent, now, branch=still_waiting,
