@@ -73,7 +73,7 @@ def _workspace(root: Path) -> Path:
 def _insert_talents(db: Any, count: int) -> None:
     from sqlalchemy import insert
 
-    from engine.models import Talent
+    from engine.store.models import Talent
 
     chunk = 20000
     for start in range(0, count, chunk):
@@ -114,12 +114,12 @@ def _drop(url: str) -> None:
 
 def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) -> dict[str, Any]:
     from campaigns.workspace import load_workspace
-    from engine.adapters import build_channels, close_channels
-    from engine.clock import fixed_clock
     from engine.config import Config
-    from engine.db import Database
-    from engine.runtime import Runtime
-    from engine.tick import tick
+    from engine.core.clock import fixed_clock
+    from engine.outbox.adapters import build_channels, close_channels
+    from engine.runs.runtime import Runtime
+    from engine.runs.tick import tick
+    from engine.store.database import Database
 
     folder = Path(tempfile.mkdtemp())
     root = _workspace(folder / "ws")
@@ -241,8 +241,8 @@ def _raw_inserts(db: Any, count: int) -> None:
 
 def enroll_time(backend: str, audience: int) -> dict[str, Any]:
     from campaigns.workspace import load_workspace
-    from engine.db import Database
-    from engine.enrollments import enroll_audience
+    from engine.enrollments.enroll import enroll_audience
+    from engine.store.database import Database
 
     folder = Path(tempfile.mkdtemp())
     root = _workspace(folder / "ws")

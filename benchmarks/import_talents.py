@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.db import Database, insert_rows
-from engine.models import Talent
-from engine.talents import import_talents, read_csv
+from engine.store.database import Database, insert_rows
+from engine.store.models import Talent
+from engine.talents.csv_import import import_talents, read_csv
 
 CITIES = [("Berlin", "DE", "030 2"), ("Paris", "FR", "01 4"), ("Madrid", "ES", "")]
 SKILLS = ["python", "go", "rust", "java", "sql", "react", "kubernetes"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from channels.quoting import strip_quoted
-from engine.replies import RuleClassifier, evaluate, parse_samples
+from engine.inbound.intent import RuleClassifier, evaluate, parse_samples
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus" / "replies"
 

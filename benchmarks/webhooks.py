@@ -6,7 +6,7 @@ those emails would produce (processed and delivered for each, an open for half, 
 one in ten) are signed with a generated EC key in batches of ``--batch`` events, the way
 SendGrid signs them, and posted to the app served by uvicorn (its own process) on loopback,
 ``--concurrency`` batches in flight. Every event goes through signature check, parsing, and
-``engine.events.apply_event`` (dedup, correlation, stage, branch). The batches are then
+``engine.inbound.events.apply_event`` (dedup, correlation, stage, branch). The batches are then
 posted again: every replay must come back as a duplicate.
 
 The floor, measured in the same run: the same number of timeline rows inserted raw
@@ -40,9 +40,9 @@ from sqlalchemy import func, insert, select
 
 from campaigns.workspace import load_workspace
 from channels.sendgrid_webhooks import event_webhook_public_key, sign_event_webhook
-from engine.db import Database
-from engine.enrollments import store_snapshot
-from engine.models import Engagement, Enrollment, OutboxMessage, Talent
+from engine.enrollments.enroll import store_snapshot
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "recruiting"
@@ -52,7 +52,7 @@ CAMPAIGN, SEQUENCE = "backend-engineers-q1", "backend-outbound"
 def serve_app() -> Any:
     """The uvicorn ``--factory`` entry point: the real app from the environment."""
     from engine.config import Config
-    from engine.webapp import create_app
+    from engine.web.app import create_app
 
     config = Config.load()
     return create_app(config, Database(config.database_url, migrate=False))

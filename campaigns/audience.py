@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, ColumnElement, Select, and_, exists, func, liter
 from sqlalchemy.ext.compiler import compiles
 
 from campaigns.model import Audience
-from engine.models import Talent, TalentLabel
+from engine.store.models import Talent, TalentLabel
 from sequences.model import Duration
 
 _UNITS = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}

@@ -125,7 +125,7 @@ def _param(param: Any) -> str:
 def cli_reference() -> str:
     import typer.main
 
-    from engine.cli import _register, app
+    from engine.cli.app import _register, app
 
     _register()
     root = typer.main.get_command(app)
@@ -153,7 +153,7 @@ def environment_reference() -> str:
 
 def http_reference() -> str | None:
     try:
-        from engine.webapp import create_app
+        from engine.web.app import create_app
     except ImportError:  # pragma: no cover - before the webhook app exists
         return None
     from engine.config import Config

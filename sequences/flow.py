@@ -1,6 +1,6 @@
 """Which branch moves a step on: the choices the engine makes, written once.
 
-The interpreter (``engine.interpreter``) acts on them; the graph (``sequences.graph``) and
+The interpreter (``engine.core.interpreter``) acts on them; the graph (``sequences.graph``) and
 the checks (``sequences.checks``) draw and inspect the same choices, so a picture or a
 warning never disagrees with what an enrollment does.
 """

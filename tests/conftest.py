@@ -16,8 +16,8 @@ import pytest
 from hypothesis import settings
 from sqlalchemy import create_engine, text
 
-from engine.clock import ManualClock
-from engine.db import Database
+from engine.core.clock import ManualClock
+from engine.store.database import Database
 
 # CI replays the same examples every run (HYPOTHESIS_PROFILE=ci); locally they vary.
 settings.register_profile("ci", derandomize=True, deadline=None)

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.db import Database
-from engine.demo import REPLIES, Simulation
-from engine.models import Engagement, Enrollment, OutboxMessage, Talent
-from engine.scaffold import prepare_workspace
-from engine.tick import tick as engine_tick
+from engine.cli.scaffold import prepare_workspace
+from engine.demo.simulation import REPLIES, Simulation
+from engine.runs.tick import tick as engine_tick
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent
 from sequences.model import INTENTS
 
 
@@ -107,7 +107,7 @@ async def _simulate(root: Path, seed: int) -> dict[str, Any]:
     sim.import_talents()
 
     async def tick(campaign: str, now: str) -> None:
-        from engine.clock import clock_from_option
+        from engine.core.clock import clock_from_option
 
         await engine_tick(sim.db, sim.rt, sim.channels, campaign, clock=clock_from_option(now))
 

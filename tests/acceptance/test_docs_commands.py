@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.cli import main
+from engine.cli.app import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "recruiting"

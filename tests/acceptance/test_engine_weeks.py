@@ -15,14 +15,14 @@ from campaigns.workspace import load_workspace
 from channels.base import InboundEvent, OutboundMessage
 from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
 from channels.memory import MemoryChannel
-from engine.clock import ManualClock
 from engine.config import Config
-from engine.db import Database
-from engine.events import apply_event
-from engine.models import Engagement, Enrollment, OutboxMessage, Talent, Task
-from engine.runtime import Runtime
-from engine.tasks import complete_task
-from engine.tick import TickSummary, tick
+from engine.core.clock import ManualClock
+from engine.enrollments.todos import complete_task
+from engine.inbound.events import apply_event
+from engine.runs.runtime import Runtime
+from engine.runs.tick import TickSummary, tick
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent, Task
 from sequences.errors import InputError
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -140,7 +140,7 @@ class World:
         self.channels: dict[str, Any] = {"email": self.channel, "sms": self.channel}
 
     def talent(self, email: str, tag: str, **fields: Any) -> int:
-        from engine.models import TalentLabel
+        from engine.store.models import TalentLabel
 
         now = self.clock()
         with self.db.session() as session:
@@ -353,7 +353,7 @@ def test_a_send_that_got_no_answer_is_in_doubt_never_sent_again_then_reconciled(
 def test_in_doubt_messages_settled_by_hand_go_out_again_once_or_count_as_sent(
     world: World,
 ) -> None:
-    from engine.outbox import settle
+    from engine.outbox.dispatch import settle
 
     ann, bob = _unanswered(world, "ann@example.com", "bob@example.com")
     claimed_at = world.clock()
@@ -381,7 +381,7 @@ def test_in_doubt_messages_settled_by_hand_go_out_again_once_or_count_as_sent(
 def test_a_message_in_doubt_is_not_sent_again_to_someone_who_replied_since(
     world: World,
 ) -> None:
-    from engine.outbox import settle
+    from engine.outbox.dispatch import settle
 
     (cy,) = _unanswered(world, "cy@example.com")
     world.clock.advance(hours=2)
@@ -551,15 +551,15 @@ def test_task_step_waits_for_the_recruiter(world: World) -> None:
 def test_a_claim_whose_lease_expired_is_in_doubt_until_a_provider_event_reconciles_it(
     world: World,
 ) -> None:
-    from engine.outbox import claim
-    from engine.tick import expire_step
+    from engine.outbox.dispatch import claim
+    from engine.runs.tick import expire_step
 
     world.clock.now = START
     ann = world.talent("ann@example.com", "events")
     world.tick("events")  # sends hello to Ann; now plan a second talent and crash mid-send
     bob = world.talent("bob@example.com", "events")
     with world.db.session(immediate=True) as session:
-        from engine.enrollments import advance_due, enroll_audience
+        from engine.enrollments.enroll import advance_due, enroll_audience
 
         enroll_audience(session, world.rt.workspace, "events", now=world.clock())
         advance_due(session, world.rt, "events", now=world.clock())
@@ -593,7 +593,7 @@ def test_a_claim_whose_lease_expired_is_in_doubt_until_a_provider_event_reconcil
 
 
 def test_migrate_moves_enrollments_whose_step_still_exists(world: World) -> None:
-    from engine.enrollments import migrate
+    from engine.enrollments.enroll import migrate
 
     world.clock.now = START
     ann = world.talent("ann@example.com", "berlin", timezone="Europe/Paris")

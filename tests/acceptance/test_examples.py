@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from campaigns.audience import audience_select
 from campaigns.schema import SCHEMAS, schema_of
 from campaigns.workspace import check_workspace, load_workspace
-from engine.cli import main
-from engine.db import Database
-from engine.models import Talent
-from engine.talents import import_talents, read_csv
+from engine.cli.app import main
+from engine.store.database import Database
+from engine.store.models import Talent
+from engine.talents.csv_import import import_talents, read_csv
 from sequences.source import parse_yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

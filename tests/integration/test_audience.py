@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.audience import audience_select
 from campaigns.model import Audience
-from engine.db import Database
-from engine.models import Talent, TalentLabel
+from engine.store.database import Database
+from engine.store.models import Talent, TalentLabel
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Table, bindparam, event, select, text, update
 
-import engine.db
-from engine.db import Database, among, execute_many, insert_rows
-from engine.models import Talent
+import engine.store.database
+from engine.store.database import Database, among, execute_many, insert_rows
+from engine.store.models import Talent
 
 
 def test_migrations_create_talent_base_and_round_trip_aware_datetimes(db: Database) -> None:
@@ -89,7 +89,7 @@ def test_insert_rows_writes_what_an_insert_would(
 ) -> None:
     """Every column named: COPY on PostgreSQL, the driver's executemany on SQLite (as for a
     large batch); a column left out: a plain INSERT (defaults)."""
-    monkeypatch.setattr(engine.db, "RAW_ROWS", 1)
+    monkeypatch.setattr(engine.store.database, "RAW_ROWS", 1)
     at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
     full = {"email": "ada@example.com", "phone": None, "first_name": "Ada\tLove\\lace\nTab",
             "last_name": "O'Hara", "timezone": "Asia/Tokyo", "country": "JP", "city": None,
@@ -120,7 +120,7 @@ def test_execute_many_writes_what_session_execute_would(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each row's values and the statement's own, through their processors (SQLite: raw)."""
-    monkeypatch.setattr(engine.db, "RAW_ROWS", 2)  # these two rows take the raw path
+    monkeypatch.setattr(engine.store.database, "RAW_ROWS", 2)  # these two rows take the raw path
     at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
     with db.session() as session:
         session.add_all(
@@ -170,8 +170,8 @@ def test_among_matches_a_list_and_an_empty_one(db: Database) -> None:
 
 def test_a_tick_takes_due_rows_in_index_order_without_sorting(tmp_path: Path) -> None:
     """Each batch reads only its own rows: a sort would read every due row, every batch."""
-    from engine.enrollments import due_enrollments
-    from engine.outbox import _due
+    from engine.enrollments.enroll import due_enrollments
+    from engine.outbox.dispatch import _due
 
     db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
     seen: list[tuple[str, Any]] = []

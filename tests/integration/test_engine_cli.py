@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine.cli import main
-from engine.db import Database
-from engine.models import Engagement, Enrollment, OutboxMessage, Talent, Task
+from engine.cli.app import main
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent, Task
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recruiting"
 

@@ -27,17 +27,17 @@ from sqlalchemy.exc import DBAPIError
 from campaigns.workspace import load_workspace
 from channels.base import Channel, InboundEvent, OutboundMessage, Receipt
 from channels.testing import FakeProvider, MemoryChannel
-from engine import outbox
-from engine.adapters import build_channels, close_channels
-from engine.clock import fixed_clock
 from engine.config import Config
-from engine.db import Database
-from engine.enrollments import advance_due, enroll_audience
-from engine.events import apply_event
-from engine.models import Engagement, Enrollment, OutboxMessage, Talent, TalentLabel
-from engine.outbox import dispatch
-from engine.runtime import Runtime
-from engine.tick import expire_step, tick
+from engine.core.clock import fixed_clock
+from engine.enrollments.enroll import advance_due, enroll_audience
+from engine.inbound.events import apply_event
+from engine.outbox.adapters import build_channels, close_channels
+from engine.outbox.dispatch import dispatch
+from engine.outbox.dispatch import dispatch as outbox
+from engine.runs.runtime import Runtime
+from engine.runs.tick import expire_step, tick
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent, TalentLabel
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SEQUENCE = """\
@@ -240,7 +240,7 @@ def test_dispatchers_killed_at_random_points_never_send_twice(
 def test_a_tick_in_worker_processes_sends_each_message_once(
     db: Database, db_url: str, tmp_path: Path, provider: FakeProvider
 ) -> None:
-    """NURTURE_TICK_PROCESSES=3: three `python -m engine.workers` plan and send the tick."""
+    """NURTURE_TICK_PROCESSES=3: three `python -m engine.runs.workers` plan and send the tick."""
     root = _workspace(tmp_path / "ws")
     env = {**_env(db_url, provider), "NURTURE_TICK_PROCESSES": "3", "PATH": os.environ["PATH"]}
     provider.reset()

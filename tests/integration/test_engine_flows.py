@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.cli import main
-from engine.db import Database
-from engine.flows import transient_only
-from engine.models import CampaignState, OutboxMessage
+from engine.cli.app import main
+from engine.runs.flows import transient_only
+from engine.store.database import Database
+from engine.store.models import CampaignState, OutboxMessage
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recruiting"
 
@@ -47,7 +47,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.usefixtures("prefect_server")
 class TestThroughPrefect:
     def test_one_tick_runs_as_a_prefect_flow(self, workspace: Path) -> None:
-        from engine.flows import campaign_tick
+        from engine.runs.flows import campaign_tick
 
         root = workspace
         assert main(["talents", "import", str(root / "talents.csv")]) == 0
@@ -92,7 +92,7 @@ class TestThroughPrefect:
         assert set(found) == set(campaigns)
         for name, deployment in found.items():
             assert deployment.work_pool_name == "nurture"
-            assert deployment.entrypoint == "engine.flows.campaign_tick"  # importable anywhere
+            assert deployment.entrypoint == "engine.runs.flows.campaign_tick"  # importable anywhere
             assert deployment.parameters == {"campaign": name, "workspace": str(workspace)}
             limit = deployment.global_concurrency_limit
             assert limit is not None and limit.limit == 1  # one tick of a campaign at a time
@@ -103,8 +103,8 @@ class TestThroughPrefect:
     def test_a_scheduled_tick_leaves_a_pause_and_nurture_run_lifts_it(
         self, workspace: Path
     ) -> None:
-        from engine.flows import campaign_tick
-        from engine.outbox import pause
+        from engine.outbox.dispatch import pause
+        from engine.runs.flows import campaign_tick
 
         assert main(["talents", "import", str(workspace / "talents.csv")]) == 0
         db = Database(f"sqlite:///{workspace / 'nurture.db'}")

@@ -17,14 +17,14 @@ from sqlalchemy import select
 from campaigns.workspace import load_workspace
 from channels.errors import PermanentError
 from channels.memory import MemoryChannel
-from engine.clock import ManualClock
 from engine.config import Config
-from engine.db import Database
-from engine.enrollments import Skipped, enroll, enroll_audience
-from engine.models import Enrollment, OutboxMessage, Suppression, Talent, TalentLabel
-from engine.runtime import Runtime
-from engine.talents import address_hash
-from engine.tick import TickSummary, tick
+from engine.core.clock import ManualClock
+from engine.enrollments.enroll import Skipped, enroll, enroll_audience
+from engine.runs.runtime import Runtime
+from engine.runs.tick import TickSummary, tick
+from engine.store.database import Database
+from engine.store.models import Enrollment, OutboxMessage, Suppression, Talent, TalentLabel
+from engine.talents.addresses import address_hash
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 ALWAYS_OPEN = """\

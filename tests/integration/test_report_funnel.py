@@ -1,4 +1,4 @@
-"""``engine.report.funnel`` and ``nurture report`` on a timeline written row by row."""
+"""``engine.reports.funnel.funnel`` and ``nurture report`` on a timeline written row by row."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from engine.cli import main
-from engine.clock import ManualClock
-from engine.db import Database
-from engine.models import Engagement, Enrollment, SequenceSnapshot, Talent
-from engine.report import ALL, funnel
+from engine.cli.app import main
+from engine.core.clock import ManualClock
+from engine.reports.funnel import ALL, funnel
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, SequenceSnapshot, Talent
 
 
 def _enroll(session: Any, campaign: str, variant: str, at: datetime, n: int) -> int:

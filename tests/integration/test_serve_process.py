@@ -25,8 +25,8 @@ from sqlalchemy import select
 from webapp_support import REPO, SIGNING_KEY, counts, sg_event, signed_batch
 
 from channels.sendgrid_webhooks import event_webhook_public_key
-from engine.db import Database
-from engine.models import Engagement, Enrollment, Talent
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, Talent
 
 API_KEY = "serve-test-api-key"
 STARTUP = 90.0  # seconds: imports and migrations on a loaded 2-core machine

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from engine.cli.app import main
 
 MESSY = Path(__file__).resolve().parents[1] / "data" / "messy_talents.csv"
 

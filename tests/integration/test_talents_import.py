@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import String, Text, inspect, select, text
 
-from engine.db import Base, Database
-from engine.models import Engagement, Suppression, Talent
-from engine.privacy import export, forget
-from engine.stages import TRANSITIONS, can_move, change_stage
-from engine.talents import ImportReport, find_talent, import_talents, read_csv
+from engine.core.stages import TRANSITIONS, can_move
+from engine.store.database import Base, Database
+from engine.store.models import Engagement, Suppression, Talent
+from engine.talents.addresses import find_talent
+from engine.talents.csv_import import ImportReport, import_talents, read_csv
+from engine.talents.moves import change_stage
+from engine.talents.privacy import export, forget
 from sequences.errors import InputError
 
 MESSY = Path(__file__).resolve().parents[1] / "data" / "messy_talents.csv"

@@ -18,10 +18,10 @@ from webapp_support import (
     workspace,
 )
 
-from engine.clock import ManualClock
-from engine.db import Database
-from engine.links import unsubscribe_token
-from engine.models import Enrollment
+from engine.core.clock import ManualClock
+from engine.core.links import unsubscribe_token
+from engine.store.database import Database
+from engine.store.models import Enrollment
 
 pytestmark = pytest.mark.anyio
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

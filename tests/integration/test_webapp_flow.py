@@ -26,14 +26,14 @@ from webapp_support import (
 from campaigns.workspace import load_workspace
 from channels.base import InboundEvent, OutboundMessage
 from channels.memory import MemoryChannel
-from engine.clock import ManualClock
 from engine.config import Config
-from engine.db import Database
-from engine.event_batches import apply_events
-from engine.events import apply_event
-from engine.models import Engagement, Enrollment, Talent, TalentLabel, Task
-from engine.runtime import Runtime
-from engine.tick import tick
+from engine.core.clock import ManualClock
+from engine.inbound.batches import apply_events
+from engine.inbound.events import apply_event
+from engine.runs.runtime import Runtime
+from engine.runs.tick import tick
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, Talent, TalentLabel, Task
 
 pytestmark = pytest.mark.anyio
 CAMPAIGN = "backend-engineers-q1"

@@ -21,8 +21,8 @@ from webapp_support import (
     workspace,
 )
 
-from engine.clock import ManualClock
-from engine.db import Database
+from engine.core.clock import ManualClock
+from engine.store.database import Database
 
 pytestmark = pytest.mark.anyio
 MESSAGES, STATUS = "/webhooks/twilio/messages", "/webhooks/twilio/status"

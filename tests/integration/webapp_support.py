@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from channels.sendgrid import sign_event_webhook
 from channels.sendgrid_webhooks import event_webhook_public_key
 from channels.twilio import sign_request
-from engine.clock import Clock
 from engine.config import Config
-from engine.db import Database
-from engine.models import Engagement, Enrollment, OutboxMessage, Suppression, Talent, Task
-from engine.webapp import create_app
+from engine.core.clock import Clock
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, OutboxMessage, Suppression, Talent, Task
+from engine.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 PUBLIC_URL = "https://hooks.acme.example"

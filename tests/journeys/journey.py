@@ -103,10 +103,10 @@ def call_app(
 ) -> httpx.Response:
     """One request to the webhook app of ``ws`` over ASGI (no server), its clock at ``now``;
     it carries the bearer ``NURTURE_API_KEY`` of ``ws.env``."""
-    from engine.clock import ManualClock
     from engine.config import Config
-    from engine.db import Database
-    from engine.webapp import create_app
+    from engine.core.clock import ManualClock
+    from engine.store.database import Database
+    from engine.web.app import create_app
 
     config = Config.load(ws.root, env=ws.env)
     db = Database(config.database_url)

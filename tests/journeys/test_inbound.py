@@ -13,8 +13,8 @@ from journey import Workspace, call_app
 from sqlalchemy import func, select
 
 from engine.config import Config
-from engine.db import Database
-from engine.models import Engagement, Enrollment, Talent
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, Talent
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 10:00 in Berlin: inside the send window
 AT = MONDAY.isoformat()

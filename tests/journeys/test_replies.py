@@ -18,11 +18,11 @@ import httpx
 from journey import Workspace
 from sqlalchemy import select
 
-from engine.clock import fixed_clock
 from engine.config import Config
-from engine.db import Database
-from engine.models import Engagement, Enrollment, OutboxMessage, Talent
-from engine.webapp import create_app
+from engine.core.clock import fixed_clock
+from engine.store.database import Database
+from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent
+from engine.web.app import create_app
 
 MONDAY = "2026-03-02T10:00:00+00:00"
 TUESDAY = "2026-03-03T10:00:00+00:00"

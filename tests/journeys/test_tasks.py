@@ -61,10 +61,10 @@ def _contacted(ws: Workspace) -> Message:
 
 def _reply(ws: Workspace, to: Message, text: str) -> dict[str, Any]:
     """Maya answers ``to`` from her mail client: SendGrid Inbound Parse posts it to the app."""
-    from engine.clock import ManualClock
     from engine.config import Config
-    from engine.db import Database
-    from engine.webapp import create_app
+    from engine.core.clock import ManualClock
+    from engine.store.database import Database
+    from engine.web.app import create_app
 
     headers = {"From": f"Maya Fischer <{MAYA['email']}>", "To": to["Reply-To"],
                "Subject": f"Re: {to['Subject']}", "Message-ID": "<maya-1@mail.example.net>",

@@ -16,7 +16,7 @@ HEAVY = ("sqlalchemy", "alembic", "prefect", "jinja2", "fastapi", "httpx", "uvic
 def test_help_imports_no_heavy_package(argv: list[str]) -> None:
     script = (
         "import contextlib, io, json, sys\n"
-        "from engine.cli import main\n"
+        "from engine.cli.app import main\n"
         f"with contextlib.redirect_stdout(io.StringIO()): main({argv!r})\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from engine.commands.demo import explore
+from engine.cli.demo import explore
 
 
 def _printed(workspace: Path | None) -> str:

@@ -17,9 +17,9 @@ from channels.base import OutboundMessage, Receipt
 from channels.errors import ChannelConfigError
 from channels.file import FileChannel
 from channels.sendgrid import SendgridChannel
-from engine.adapters import build_channels
-from engine.clock import fixed_clock
 from engine.config import Config
+from engine.core.clock import fixed_clock
+from engine.outbox.adapters import build_channels
 
 
 class PigeonChannel:

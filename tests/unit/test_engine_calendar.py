@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.calendar import SendCalendar, calendar_for
+from engine.core.calendar import SendCalendar, calendar_for
 from sequences.model import Duration, Settings
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from engine.calendar import SendCalendar, zone
-from engine.interpreter import (
+from engine.core.calendar import SendCalendar, zone
+from engine.core.interpreter import (
     CreateTask,
     Due,
     Event,
@@ -140,7 +140,7 @@ class _Unreadable:
 
 
 def test_a_guard_failing_on_this_talents_data_parks_the_enrollment_in_error() -> None:
-    from engine.interpreter import StepFailed
+    from engine.core.interpreter import StepFailed
 
     waiting = State("waiting", "intro", due_at=NOW, step_sent_at=NOW - timedelta(days=3))
     transition = step(waiting, Due(), talent={"phone": _Unreadable()})

@@ -1,4 +1,4 @@
-"""A task step written for its talent when it is created (``engine.progress.rendered_task``)."""
+"""A task step written for its talent when it is created (``progress.rendered_task``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.interpreter import CreateTask
-from engine.progress import rendered_task
+from engine.core.interpreter import CreateTask
+from engine.enrollments.progress import rendered_task
 from sequences import SequenceDocument, load_sequence, sample_context
 from sequences.errors import RenderError
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import gc
 from contextlib import ExitStack
 
-from engine.workers import fewer_collections
+from engine.runs.workers import fewer_collections
 
 
 def test_overlapping_ticks_put_the_collector_threshold_back() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.replies import (
+from engine.inbound.intent import (
     Classifier,
     RuleClassifier,
     Verdict,

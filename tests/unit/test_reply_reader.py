@@ -9,7 +9,7 @@ import pytest
 
 from channels.quoting import strip_quoted
 from channels.sendgrid import inbound_form, parse_inbound
-from engine.replies import RuleClassifier
+from engine.inbound.intent import RuleClassifier
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "replies" / "new_text.jsonl"
 OWN = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.replies import Verdict
-from engine.reply_review import held
+from engine.inbound.intent import Verdict
+from engine.inbound.review import held
 
 
 @pytest.mark.parametrize(

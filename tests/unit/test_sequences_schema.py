@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from campaigns.schema import ROOT, SCHEMAS, render, stale_schemas, write_schemas
-from engine.cli import main
+from engine.cli.app import main
 
 
 def test_committed_schema_files_are_current() -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.talents import normalize_email, normalize_phone, parse_row, read_csv
+from engine.talents.addresses import normalize_email, normalize_phone
+from engine.talents.csv_import import parse_row, read_csv
 from sequences.errors import InputError
 
 
@@ -150,7 +151,7 @@ def test_unknown_columns_become_attributes_and_full_name_is_split() -> None:
 
 
 def test_the_progress_total_counts_rows_not_lines(tmp_path: Path) -> None:
-    from engine.commands.talents import _count_rows
+    from engine.cli.talents import _count_rows
 
     path = tmp_path / "notes.csv"
     path.write_bytes(b'email,note\na@example.com,"one\ntwo\nthree"\n\nb@example.com,x\n')

@@ -1,0 +1,113 @@
+"""Which of our messages a reply answers, so the engine can move the right enrollment.
+
+    1. our message id already on the event (SendGrid custom_args, Twilio status callback)
+    2. the reply token in the recipient address (``reply+<message_id>@inbound-domain``)
+    3. In-Reply-To, then References (newest first): ``<message_id@domain>`` Message-IDs
+    4. the sender's email or phone -> the talent -> their latest active enrollment's last
+       sent message (the talent alone when nothing is active)
+    5. nobody: the event is still recorded, on the unknown-sender list (``talent_id`` empty)
+
+Reading only; the caller writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from channels.base import InboundEvent
+from engine.store.models import Enrollment, OutboxMessage, Talent
+from engine.talents.addresses import normalize_phone
+from sequences.errors import InputError
+
+How = Literal["message_id", "reply_token", "in_reply_to", "references", "address", "unmatched"]
+_MESSAGE_ID = re.compile(r"<?\s*([^<>@\s]+)@[^<>\s]+\s*>?")
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a reply was matched to, and how; ``message_id`` is ours (an outbox row's)."""
+
+    how: How
+    message_id: str | None = None
+    talent_id: int | None = None
+    enrollment_id: int | None = None
+
+
+def match_event(session: Session, event: InboundEvent) -> Match:
+    """The message (or at least the talent) ``event`` is about."""
+    steps: tuple[tuple[How, list[str | None]], ...] = (
+        ("message_id", [event.message_id]),
+        ("reply_token", [event.reply_token]),
+        ("in_reply_to", [*_local_parts([event.in_reply_to])]),
+        ("references", [*_local_parts(reversed(event.references))]),
+    )
+    for how, candidates in steps:
+        if found := _outbox(session, [c for c in candidates if c]):
+            return Match(how, found.message_id, found.talent_id, found.enrollment_id)
+    return _by_address(session, event)
+
+
+def correlate(session: Session, event: InboundEvent) -> tuple[InboundEvent, Match]:
+    """``event`` with our message id filled in when a match found one, and the match."""
+    match = match_event(session, event)
+    if match.message_id and match.message_id != event.message_id:
+        event = dataclasses.replace(event, message_id=match.message_id)
+    return event, match
+
+
+def _local_parts(values: Iterable[str | None]) -> list[str]:
+    """``abc`` from ``<abc@mail.example>``: our Message-IDs carry our message id."""
+    return [found.group(1) for value in values for found in _MESSAGE_ID.finditer(value or "")]
+
+
+def _outbox(session: Session, message_ids: list[str]) -> OutboxMessage | None:
+    if not message_ids:
+        return None
+    rows = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))
+    ).all()
+    by_id = {row.message_id: row for row in rows}
+    return next((by_id[m] for m in message_ids if m in by_id), None)
+
+
+def _by_address(session: Session, event: InboundEvent) -> Match:
+    talent = _talent(session, event.address)
+    if talent is None:
+        return Match("unmatched")
+    enrollment = session.scalar(
+        select(Enrollment)
+        .where(Enrollment.talent_id == talent.id, Enrollment.status != "exited")
+        .order_by(Enrollment.entered_at.desc(), Enrollment.id.desc())
+        .limit(1)
+    )
+    if enrollment is None:
+        return Match("address", talent_id=talent.id)
+    message = session.scalar(
+        select(OutboxMessage)
+        .where(OutboxMessage.enrollment_id == enrollment.id, OutboxMessage.sent_at.is_not(None))
+        .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())
+        .limit(1)
+    )
+    message_id = message.message_id if message else None
+    return Match("address", message_id, talent.id, enrollment.id)
+
+
+def _talent(session: Session, address: str | None) -> Talent | None:
+    """The talent with this email or phone (``whatsapp:`` prefixes allowed), if any."""
+    if not address or not address.strip():
+        return None
+    address = address.strip().removeprefix("whatsapp:")
+    if "@" in address:
+        return session.scalar(select(Talent).where(Talent.email == address.lower()))
+    try:
+        phone = normalize_phone(address)
+    except InputError:
+        return None
+    return session.scalar(select(Talent).where(Talent.phone == phone))

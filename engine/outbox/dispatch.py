@@ -1,0 +1,606 @@
+"""The outbox dispatcher: claim due rows, send them through the channel, record receipts.
+
+    planned --claim--> claimed --receipt--> sent | failed | planned (transient, backoff)
+       |                  |--no answer------> in_doubt --provider event--> sent
+       |                  '--lease expired--> in_doubt
+       '--opted out / suppressed at claim--> cancelled
+
+A claim is one short transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED`` under a per-campaign
+advisory lock; SQLite: ``BEGIN IMMEDIATE``) that re-checks opt-out, suppression and
+``do_not_contact`` just before sending and applies the sending limits. Sending happens
+outside any transaction. A claimed row whose lease expired is never sent again by the
+engine: it becomes ``in_doubt`` until a provider event carrying its id reconciles it, and
+its enrollment moves on as if the message went out at claim time, so nothing stays stuck.
+So does a message whose provider call got no answer (a read timeout, a connection lost
+before the response): it may have been sent, so it is never sent again by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, case, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from channels.base import Channel, OutboundMessage, Receipt
+from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
+from engine.core import interpreter as machine
+from engine.core.calendar import calendar_for
+from engine.core.clock import Clock
+from engine.enrollments.enroll import lock_campaign
+from engine.enrollments.progress import blocked, not_sent, step_enrollment, step_many
+from engine.outbox.limits import Limits, as_timedelta, screen
+from engine.runs.runtime import Runtime
+from engine.store.database import Database, among, execute_many
+from engine.store.models import CampaignState, Engagement, Enrollment, OutboxMessage, Talent
+from engine.talents.addresses import suppressed, talents_by_id
+from engine.talents.moves import change_stage, record_change
+from engine.talents.timeline import batched, record
+from sequences.errors import InputError
+
+log = logging.getLogger("nurture.outbox")
+LEASE = timedelta(minutes=10)
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    in_doubt: int = 0  # sent but unanswered (expired leases: TickSummary.in_doubt)
+    paused: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DispatchReport) -> None:
+        for name in ("claimed", "sent", "retried", "failed", "cancelled", "deferred", "in_doubt"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.paused = self.paused or other.paused
+        self.errors += other.errors
+
+
+# --- claim ----------------------------------------------------------------------------------
+
+
+def _limits(rt: Runtime, campaign_id: str) -> Limits:
+    limits = rt.campaign(campaign_id).limits
+    cap = rt.workspace.settings.frequency_cap
+    return Limits(
+        per_hour=limits.per_hour,
+        per_day=limits.per_day,
+        per_domain_per_day=limits.per_domain_per_day,
+        cap_touches=cap.touches,
+        cap_per=as_timedelta(cap.per),
+    )
+
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+# What the claim needs of a talent: whether they may still be written to, and their zone.
+_REACH = (
+    Talent.id, Talent.email, Talent.phone, Talent.stage, Talent.erased_at, Talent.timezone,
+    Talent.email_opted_out_at, Talent.sms_opted_out_at, Talent.whatsapp_opted_out_at,
+)  # fmt: skip
+
+
+def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[Row[Any]]:
+    query = (
+        select(_OUTBOX)
+        .where(
+            _OUTBOX.c.campaign == campaign_id,
+            _OUTBOX.c.status == "planned",
+            _OUTBOX.c.due_at <= now,
+        )
+        .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.execute(query))
+
+
+async def claim(
+    db: Database,
+    rt: Runtime,
+    campaign_id: str,
+    *,
+    now: datetime,
+    limit: int = 500,
+    lease: timedelta = LEASE,
+) -> tuple[list[OutboundMessage], DispatchReport]:
+    """Claim up to ``limit`` due rows for sending; returns their messages and what happened.
+
+    Rows are read and claimed with Core statements (no ORM object per row): the ORM is only
+    used for the few rows withdrawn here, whose enrollment moves on."""
+    report = DispatchReport()
+    async with db.transaction() as session:
+        await asyncio.to_thread(lock_campaign, session, f"claim:{campaign_id}")  # may wait
+        rows = _due(session, campaign_id, now, limit)
+        talents = {
+            t.id: t
+            for t in session.execute(
+                select(*_REACH).where(among(session, Talent.id, {row.talent_id for row in rows}))
+            )
+        }
+        allowed: list[Row[Any]] = []
+        for sender, group in _by_sender(_withdraw(session, rt, rows, talents, now, report)):
+            verdict = screen(session, group, sender, _limits(rt, campaign_id), now=now)
+            _defer(session, rt, verdict.deferred, talents, group, report)
+            allowed += verdict.allowed
+        _mark_claimed(session, allowed, now, lease)
+        report.claimed = len(allowed)
+    return [outbound(row, rt) for row in allowed], report
+
+
+def _mark_claimed(session: Session, rows: list[Row[Any]], now: datetime, lease: timedelta) -> None:
+    if rows:
+        session.execute(
+            update(_OUTBOX)
+            .where(among(session, _OUTBOX.c.id, [row.id for row in rows]))
+            .values(status="claimed", claimed_at=now, lease_until=now + lease,
+                    attempts=_OUTBOX.c.attempts + 1)
+        )  # fmt: skip
+
+
+def _by_sender(rows: list[Row[Any]]) -> list[tuple[str, list[Row[Any]]]]:
+    groups: dict[str, list[Row[Any]]] = {}
+    for row in rows:
+        groups.setdefault(row.sender, []).append(row)
+    return list(groups.items())
+
+
+def _withdraw(
+    session: Session,
+    rt: Runtime,
+    rows: list[Row[Any]],
+    talents: Mapping[int, Row[Any]],
+    now: datetime,
+    report: DispatchReport,
+) -> list[Row[Any]]:
+    """Cancel rows whose talent may no longer be contacted on that channel."""
+    on_list = suppressed(session, {row.to for row in rows if row.to})
+    keep = []
+    for row in rows:
+        reason = "suppressed" if row.to in on_list else blocked(talents[row.talent_id], row.channel)
+        if reason is None:
+            keep.append(row)
+            continue
+        session.execute(
+            update(_OUTBOX).where(_OUTBOX.c.id == row.id).values(status="cancelled", error=reason)
+        )
+        report.cancelled += 1
+        enrollment = session.get(Enrollment, row.enrollment_id)
+        if enrollment and enrollment.status == "sending" and enrollment.step_id == row.step_id:
+            talent = session.get_one(Talent, row.talent_id)
+            not_sent(session, enrollment, talent, reason, now=now, rt=rt)
+    return keep
+
+
+def _defer(
+    session: Session,
+    rt: Runtime,
+    deferred: Mapping[int, datetime],
+    talents: Mapping[int, Row[Any]],
+    rows: list[Row[Any]],
+    report: DispatchReport,
+) -> None:
+    """Move rows over a limit to their next free slot, inside the talent's send window."""
+    rows = [row for row in rows if row.id in deferred]
+    if not rows:
+        return
+    found = session.execute(
+        select(Enrollment.id, Enrollment.content_hash).where(
+            Enrollment.id.in_([row.enrollment_id for row in rows])
+        )
+    )
+    snapshots = {enrollment_id: content_hash for enrollment_id, content_hash in found}
+    moves = []
+    for row in rows:
+        at = deferred[row.id]
+        if (content_hash := snapshots.get(row.enrollment_id)) is not None:
+            settings = rt.document(session, content_hash).sequence.settings
+            at = calendar_for(settings, talents[row.talent_id].timezone).next_open(at)
+        moves.append({"row": row.id, "at": at})
+    session.execute(
+        update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row")).values(due_at=bindparam("at")),
+        moves,
+    )
+    report.deferred += len(rows)
+
+
+# --- send -----------------------------------------------------------------------------------
+
+
+def outbound(row: Row[Any], rt: Runtime) -> OutboundMessage:
+    """The channel's view of a claimed row; our message id doubles as the reply token."""
+    sender = rt.campaign(row.campaign).sender
+    return OutboundMessage(
+        message_id=row.message_id,
+        channel=row.channel,
+        to=row.to,
+        sender=row.sender,
+        text=row.text,
+        sender_name=row.sender_name,
+        subject=row.subject,
+        html=row.html,
+        headers=dict(row.headers or {}),
+        talent_id=row.talent_id,
+        enrollment_id=row.enrollment_id,
+        campaign=row.campaign,
+        step_id=row.step_id,
+        reply_token=row.message_id,
+        unsubscribe_url=row.unsubscribe_url,
+        messaging_service_sid=sender.messaging_service_sid if row.channel != "email" else None,
+    )
+
+
+async def send(messages: list[OutboundMessage], channels: Mapping[str, Channel]) -> list[Receipt]:
+    """Send claimed messages, grouped by channel, one receipt per message (in any order)."""
+    receipts: list[Receipt] = []
+    for name in sorted({message.channel for message in messages}):
+        group = [message for message in messages if message.channel == name]
+        channel = channels.get(name)
+        if channel is None:
+            error = ChannelConfigError(f"no {name} channel is configured")
+            receipts += [Receipt(message.message_id, error=error) for message in group]
+            continue
+        receipts += await channel.send(group)
+    return receipts
+
+
+# --- receipts -------------------------------------------------------------------------------
+
+
+def backoff(attempts: int, retry_after: float | None) -> timedelta:
+    """1, 2, 4, 8... minutes (at most an hour), or the provider's Retry-After if longer."""
+    delay = timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
+    return max(delay, timedelta(seconds=retry_after or 0))
+
+
+# What recording a receipt reads of an outbox row: everything but the message itself.
+_RECEIPT = [c for c in _OUTBOX.c if c.name not in ("subject", "text", "html", "headers")]
+
+
+# PostgreSQL aborts one of two transactions that wait for each other (a webhook batch
+# locks an enrollment, then its outbox row; a receipt the other way round): try again.
+RETRY_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+async def record_receipts(
+    db: Database, rt: Runtime, receipts: list[Receipt], *, now: datetime, attempts: int = 3
+) -> DispatchReport:
+    """Write the outcome of each send in one transaction; a ChannelConfigError pauses.
+
+    Rows no longer claimed or in doubt are left alone (a provider event that came first
+    settled them), which also makes a transaction aborted by a deadlock safe to run again.
+    Sent rows, the common case, are written in a few statements for the batch; the others
+    go through the models one by one."""
+    for _ in range(attempts - 1):
+        try:
+            async with db.transaction() as session:
+                return _record_receipts(session, rt, receipts, now=now)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in RETRY_STATES:
+                raise
+            log.warning("recording %d receipts again after: %s", len(receipts), exc.orig)
+    async with db.transaction() as session:
+        return _record_receipts(session, rt, receipts, now=now)
+
+
+def _record_receipts(
+    session: Session, rt: Runtime, receipts: list[Receipt], *, now: datetime
+) -> DispatchReport:
+    report = DispatchReport()
+    by_id = {receipt.message_id: receipt for receipt in receipts}
+    query = select(*_RECEIPT).where(among(session, _OUTBOX.c.message_id, by_id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = [row for row in session.execute(query) if row.status in ("claimed", "in_doubt")]
+    sent = [row for row in rows if by_id[row.message_id].error is None]
+    unsent = [row.id for row in rows if by_id[row.message_id].error is not None]
+    with batched(session):
+        if sent:
+            _record_sent(session, rt, sent, by_id, now)
+            report.sent = len(sent)
+        if unsent:
+            models = list(
+                session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(unsent)))
+            )
+            talents = talents_by_id(session, [row.talent_id for row in models])
+            for model in models:
+                error = by_id[model.message_id].error
+                assert error is not None
+                _unsent(session, rt, model, talents[model.talent_id], error, now, report)
+    return report
+
+
+def _record_sent(
+    session: Session,
+    rt: Runtime,
+    rows: list[Row[Any]],
+    receipts: Mapping[str, Receipt],
+    now: datetime,
+) -> None:
+    """:func:`mark_sent` for a batch of claimed (or in doubt) rows, with Core statements."""
+    execute_many(
+        session,
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == bindparam("row"))
+        .values(status="sent", sent_at=bindparam("at"), lease_until=None, error=None,
+                provider_message_id=bindparam("provider_id")),
+        [{"row": row.id, "at": row.sent_at or now,
+          "provider_id": receipts[row.message_id].provider_id or row.provider_message_id}
+         for row in rows],
+    )  # fmt: skip
+    for row in rows:
+        if row.status == "in_doubt":
+            record(session, "reconciled", at=now, talent_id=row.talent_id, message=row)
+        record(session, "sent", at=row.sent_at or now, talent_id=row.talent_id, message=row)
+    talents = cast(Table, Talent.__table__)
+    ids = sorted({row.talent_id for row in rows})
+    # Read (and lock) the stages by key, then write each talent once: a WHERE on the stage
+    # would let PostgreSQL, without fresh statistics, walk the stage index's every person.
+    stages = session.execute(
+        select(talents.c.id, talents.c.stage)
+        .where(among(session, talents.c.id, ids))
+        .order_by(talents.c.id)
+        .with_for_update()
+    )
+    first = [talent_id for talent_id, stage in stages if stage == "person"]
+    person = talents.c.stage == "person"
+    session.execute(
+        update(talents)
+        .where(among(session, talents.c.id, ids))
+        .values(last_contacted_at=now, updated_at=now,
+                stage=case((person, "prospect"), else_=talents.c.stage),
+                stage_changed_at=case((person, now), else_=talents.c.stage_changed_at))
+    )  # fmt: skip
+    by_talent = {row.talent_id: row for row in rows}
+    for talent_id in first:
+        row = by_talent[talent_id]
+        record_change(session, talent_id, "person", "prospect", at=now,
+                      reason="first message sent", campaign=row.campaign,
+                      enrollment_id=row.enrollment_id)  # fmt: skip
+    moves = [(row.enrollment_id, row.step_id, machine.Sent(row.sent_at or now)) for row in rows]
+    step_many(session, rt, moves, now=now)
+
+
+def _unsent(
+    session: Session,
+    rt: Runtime,
+    row: OutboxMessage,
+    talent: Talent,
+    error: Exception,
+    now: datetime,
+    report: DispatchReport,
+) -> None:
+    if isinstance(error, ChannelConfigError):
+        row.status, row.claimed_at, row.lease_until = "planned", None, None
+        row.attempts, row.error = max(row.attempts - 1, 0), str(error)
+        pause(session, row.campaign, f"{row.channel} channel: {error}", now=now)
+        report.paused = str(error)
+    elif isinstance(error, TransientError) and row.attempts < MAX_ATTEMPTS:
+        row.status, row.claimed_at, row.lease_until = "planned", None, None
+        row.due_at, row.error = now + backoff(row.attempts, error.retry_after), str(error)
+        report.retried += 1
+    elif isinstance(error, InDoubtError):
+        _in_doubt(session, rt, row, talent, str(error), now)
+        report.in_doubt += 1
+    else:
+        _failed(session, rt, row, talent, str(error), now=now)
+        if isinstance(error, PermanentError) and error.opt_out:
+            setattr(talent, f"{row.channel}_opted_out_at", now)
+        report.failed += 1
+
+
+def mark_sent(
+    session: Session,
+    row: OutboxMessage,
+    talent: Talent,
+    *,
+    now: datetime,
+    provider_id: str | None = None,
+    rt: Runtime | None = None,
+) -> None:
+    """The row went out: record it, stage the talent prospect, move the enrollment on."""
+    was = row.status
+    if was == "sent":
+        row.provider_message_id = row.provider_message_id or provider_id
+        return
+    row.status, row.sent_at, row.lease_until, row.error = "sent", row.sent_at or now, None, None
+    row.provider_message_id = provider_id or row.provider_message_id
+    if was == "in_doubt":
+        record(session, "reconciled", at=now, talent_id=talent.id, message=row)
+    record(session, "sent", at=row.sent_at, talent_id=talent.id, message=row)
+    talent.last_contacted_at, talent.updated_at = now, now
+    if talent.stage == "person":
+        change_stage(session, talent, "prospect", at=now, reason="first message sent",
+                     campaign=row.campaign, enrollment_id=row.enrollment_id)  # fmt: skip
+    _advance(session, rt, row, talent, machine.Sent(row.sent_at), now)
+
+
+def _advance(
+    session: Session,
+    rt: Runtime | None,
+    row: OutboxMessage,
+    talent: Talent,
+    trigger: machine.Trigger,
+    now: datetime,
+) -> None:
+    enrollment = session.get(Enrollment, row.enrollment_id)
+    if enrollment and enrollment.status == "sending" and enrollment.step_id == row.step_id:
+        step_enrollment(session, enrollment, talent, trigger, now=now, rt=rt)
+
+
+def _failed(
+    session: Session, rt: Runtime, row: OutboxMessage, talent: Talent, error: str, *, now: datetime
+) -> None:
+    row.status, row.error, row.lease_until = "failed", error, None
+    record(session, "failed", at=now, talent_id=talent.id, message=row, detail=error)
+    enrollment = session.get(Enrollment, row.enrollment_id)
+    if enrollment and enrollment.status == "sending" and enrollment.step_id == row.step_id:
+        enrollment.status = "waiting"  # the message is done with; its `failed` branch decides
+        step_enrollment(session, enrollment, talent, machine.Event("failed"), now=now, rt=rt)
+
+
+# A recruiter's pause (`nurture campaigns pause`): only `nurture campaigns resume` lifts it,
+# where `nurture run` lifts the engine's own pause after a channel error (config fixed).
+PAUSED_BY_HAND = "by hand (nurture campaigns resume lifts it)"
+
+
+def pause(session: Session, campaign_id: str, reason: str, *, now: datetime) -> None:
+    """Pause the campaign: its ticks enroll, plan and send nothing until it is resumed."""
+    state = session.get(CampaignState, campaign_id)
+    if state is None:
+        state = CampaignState(campaign=campaign_id, paused=True, reason=reason, updated_at=now)
+        session.add(state)
+    state.paused, state.reason, state.updated_at = True, reason, now
+    if reason != PAUSED_BY_HAND:
+        log.error("campaign %s paused: %s", campaign_id, reason)
+
+
+def paused(session: Session, campaign_id: str) -> str | None:
+    """The reason the campaign is paused, or None when it runs."""
+    state = session.get(CampaignState, campaign_id)
+    return state.reason or "paused" if state is not None and state.paused else None
+
+
+def resume(session: Session, campaign_id: str, *, now: datetime) -> None:
+    state = session.get(CampaignState, campaign_id)
+    if state is not None:
+        state.paused, state.reason, state.updated_at = False, None, now
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+
+def expire_leases(session: Session, *, now: datetime, rt: Runtime | None = None) -> int:
+    """Claims whose lease ran out become ``in_doubt``: never re-sent, their enrollment moves
+    on as if sent at claim time (a provider event later reconciles the row)."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.status == "claimed", OutboxMessage.lease_until < now
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    talents = talents_by_id(session, [row.talent_id for row in rows])
+    for row in rows:
+        reason = "lease expired before a receipt was recorded"
+        _in_doubt(session, rt, row, talents[row.talent_id], reason, now)
+    return len(rows)
+
+
+def settle(
+    session: Session, message_ids: list[str], *, sent: bool, now: datetime, rt: Runtime | None
+) -> list[OutboxMessage]:
+    """Settle ``in_doubt`` rows by hand, once the provider's log says what happened: mark
+    them sent (``sent``), or plan them again to go out at the next tick (they never left).
+
+    Every id must name a row in doubt, or nothing is settled (InputError). Nothing is sent
+    again to a talent who has replied since: they are in a conversation now."""
+    rows = {
+        row.message_id: row
+        for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))
+        )
+    }
+    problems = [
+        f"{m}: no such message" if m not in rows else f"{m} is {rows[m].status}, not in doubt"
+        for m in message_ids
+        if m not in rows or rows[m].status != "in_doubt"
+    ]
+    if not sent and not problems:
+        problems = [
+            f"{row.message_id}: the talent replied since"
+            for row in _replied(session, rows.values())
+        ]
+    if problems:
+        raise InputError("nothing settled: " + "; ".join(problems))
+    talents = talents_by_id(session, [row.talent_id for row in rows.values()])
+    for row in rows.values():
+        if sent:
+            row.sent_at = row.claimed_at  # when it left, as near as we know
+            mark_sent(session, row, talents[row.talent_id], now=now, rt=rt)
+            continue
+        detail = "never left: planned again by hand"
+        record(session, "reconciled", at=now, talent_id=row.talent_id, message=row, detail=detail)
+        row.status, row.due_at, row.error, row.attempts = "planned", now, None, 0
+        row.claimed_at = row.lease_until = None
+    return list(rows.values())
+
+
+def _replied(session: Session, rows: Iterable[OutboxMessage]) -> list[OutboxMessage]:
+    """The rows whose talent has replied since the row was claimed."""
+    return [
+        row
+        for row in rows
+        if session.scalar(
+            select(Engagement.id)
+            .where(
+                Engagement.talent_id == row.talent_id,
+                Engagement.kind == "replied",
+                Engagement.occurred_at >= (row.claimed_at or row.due_at),
+            )
+            .limit(1)
+        )
+        is not None
+    ]
+
+
+def _in_doubt(
+    session: Session, rt: Runtime | None, row: OutboxMessage, talent: Talent, reason: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Nobody knows whether ``row`` left: never send it again; its enrollment moves on as if
+    it went out at claim time."""
+    row.status, row.error, row.lease_until = "in_doubt", reason, None
+    record(session, "in_doubt", at=now, talent_id=talent.id, message=row, detail=reason)
+    _advance(session, rt, row, talent, machine.Sent(row.claimed_at or now), now)
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+
+async def dispatch(
+    db: Database,
+    rt: Runtime,
+    channels: Mapping[str, Channel],
+    campaign_id: str,
+    *,
+    clock: Clock,
+    batch_size: int = 500,
+    concurrency: int = 4,
+    lease: timedelta = LEASE,
+) -> DispatchReport:
+    """Claim, send and record due rows in ``concurrency`` parallel lanes until none is due."""
+    report = DispatchReport()
+    # The lanes of one process take turns at the database: a write transaction waits here,
+    # not in SQLite's busy handler (which sleeps) or behind a PostgreSQL lock.
+    turn = asyncio.Lock()
+
+    async def lane() -> None:
+        while report.paused is None:
+            async with turn:
+                rows, claimed = await claim(
+                    db, rt, campaign_id, now=clock(), limit=batch_size, lease=lease
+                )
+            report.add(claimed)
+            if not rows:
+                if claimed.cancelled or claimed.deferred:
+                    continue  # those left the due set; look again
+                return
+            receipts = await send(rows, channels)
+            async with turn:
+                done = await record_receipts(db, rt, receipts, now=clock())
+            report.add(done)
+
+    await asyncio.gather(*(lane() for _ in range(max(concurrency, 1))))
+    return report

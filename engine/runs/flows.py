@@ -1,0 +1,128 @@
+"""Prefect: one async flow per campaign tick, made of coarse batch tasks.
+
+    campaign_tick(campaign)
+      expire_leases  -> claims whose lease ran out become in_doubt
+      enroll         -> the audience, in one INSERT ... SELECT
+      advance        -> due enrollments, one transaction per 1,000
+      dispatch       -> the outbox, in concurrent batches (never one task per message)
+
+Tasks retry only on transient errors (a locked or lost database connection, a provider's
+429/5xx that escaped the channel's own retries); a definition or configuration error
+fails the run at once. Prefect is imported here only, so the engine runs without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from channels.base import Channel
+from channels.errors import TransientError
+from engine.config import Config
+from engine.core.clock import Clock, clock_from_option
+from engine.outbox.adapters import build_channels, close_channels
+from engine.runs.runtime import Runtime
+from engine.runs.tick import (
+    Steps,
+    TickSummary,
+    advance_step,
+    dispatch_step,
+    enroll_step,
+    expire_step,
+    tick,
+    workers_step,
+)
+from engine.store.database import Database
+
+TRANSIENT = (OperationalError, TransientError, TimeoutError, ConnectionError)
+
+
+def transient_only(_task: Any, _run: Any, state: Any) -> bool:
+    """Prefect's retry condition: retry a task only when it failed on a transient error."""
+    error = state.data
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, TRANSIENT)
+
+
+RETRY_DELAYS: list[float] = [2, 10, 30]
+
+
+def _retried(name: str, fn: Any) -> Any:
+    """``fn`` as a task retried on transient errors (each step's work is committed batch by
+    batch, so a retry carries on where it stopped)."""
+    return task(name=name, retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS,
+                retry_condition_fn=transient_only, cache_policy=NO_CACHE)(fn)  # fmt: skip
+
+
+TASKS = Steps(
+    expire=_retried("expire-leases", expire_step),
+    enroll=_retried("enroll", enroll_step),
+    advance=_retried("advance", advance_step),
+    dispatch=_retried("dispatch", dispatch_step),
+    workers=task(name="workers", cache_policy=NO_CACHE)(workers_step),
+)
+
+
+async def run_tick(
+    db: Database,
+    rt: Runtime,
+    channels: Mapping[str, Channel],
+    campaign: str,
+    clock: Clock,
+    *,
+    resume: bool = False,
+) -> TickSummary:
+    """:func:`engine.runs.tick.tick` with its steps as Prefect tasks (inside a flow run);
+    ``resume`` lifts a pause."""
+    return await tick(db, rt, channels, campaign, clock=clock, resume_paused=resume, steps=TASKS)
+
+
+@flow(name="campaign-tick", log_prints=True)
+async def campaign_tick(
+    campaign: str, workspace: str | None = None, now: str | None = None, resume: bool = False
+) -> dict[str, Any]:
+    """One tick of ``campaign``: what a deployment runs on the campaign's cron schedule.
+
+    Scheduled runs leave a paused campaign paused; ``nurture run`` (``resume``) lifts a pause
+    after a channel error, not one made by hand (see ``engine.outbox.dispatch.PAUSED_BY_HAND``)."""
+    config = Config.load(Path(workspace) if workspace else None)
+    clock = clock_from_option(now)  # a bad --now fails before anything is opened
+    db = Database(config.database_url)
+    channels = build_channels(config, clock)
+    try:
+        rt = Runtime.load(config)
+        summary = await run_tick(db, rt, channels, campaign, clock, resume=resume)
+    finally:
+        await close_channels(channels)
+        db.dispose()
+    return summary.as_dict()
+
+
+async def deployments(
+    config: Config, rt: Runtime, *, pool: str | None = None, entrypoint_type: Any = None
+) -> list[Any]:
+    """One deployment per campaign, on the campaign's cron schedule and time zone (async:
+    Prefect's ``to_deployment`` returns a coroutine when called inside an event loop)."""
+    from prefect.schedules import Cron
+
+    result = []
+    for campaign_id, campaign in sorted(rt.workspace.campaigns.items()):
+        schedule = Cron(campaign.schedule.cron, timezone=campaign.schedule.timezone)
+        result.append(
+            await campaign_tick.ato_deployment(
+                name=campaign_id,
+                schedules=[schedule],
+                parameters={"campaign": campaign_id, "workspace": str(config.workspace)},
+                work_pool_name=pool,
+                tags=["nurture", f"campaign:{campaign_id}"],
+                concurrency_limit=1,
+                **({"entrypoint_type": entrypoint_type} if entrypoint_type else {}),
+            )
+        )
+    return result

@@ -1,0 +1,103 @@
+"""What the web routes share: the services built by ``create_app``, body models, Problem."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from campaigns.workspace import Workspace, load_workspace
+from engine.config import Config
+from engine.core.clock import Clock
+from engine.core.links import secret_key
+from engine.inbound.intent import Classifier
+from engine.store.database import Database
+from sequences.errors import DefinitionError, InputError
+
+logger = logging.getLogger("nurture.webapp")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the routes need, built once by ``create_app``."""
+
+    config: Config
+    db: Database
+    clock: Clock
+    classifier: Classifier
+    _workspace: dict[str, tuple[object, Workspace | None]] = field(default_factory=dict)
+
+    @cached_property
+    def link_key(self) -> bytes:
+        """The key of unsubscribe links (``NURTURE_SECRET_KEY``, else the workspace's)."""
+        return secret_key(self.config)
+
+    def workspace(self) -> Workspace | None:
+        """The recruiter's workspace, reloaded when a file changed; None when invalid."""
+        stamp = _stamp(self.config.workspace)
+        cached = self._workspace.get("current")
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            loaded: Workspace | None = load_workspace(self.config.workspace)
+        except (DefinitionError, InputError, OSError) as exc:
+            logger.warning("workspace %s not loaded: %s", self.config.workspace, exc)
+            loaded = None
+        self._workspace["current"] = (stamp, loaded)
+        return loaded
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one transaction; once more when a concurrent replay won the race.
+
+        On SQLite the write lock is taken at BEGIN (``immediate``): two requests that both
+        read then write would otherwise fail with "database is locked" instead of waiting.
+        """
+        try:
+            with self.db.session(immediate=True) as session:
+                return work(session)
+        except IntegrityError:
+            logger.info("the same event arrived twice at once; applying it again")
+            with self.db.session(immediate=True) as session:
+                return work(session)
+
+
+_DEFINITIONS = ("sequences", "campaigns", "templates")
+
+
+def _stamp(root: Path) -> object:
+    """Names, sizes and times of the definition files: they change when one is edited."""
+    files = [root / "nurture.yaml", *(p for d in _DEFINITIONS for p in (root / d).rglob("*"))]
+    stats = ((str(p), p.stat()) for p in sorted(files) if p.is_file())
+    return tuple((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats)
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+class FrozenModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Health(FrozenModel):
+    status: str
+    database: str
+
+
+class Problem(FrozenModel):
+    """The body of every 4xx/5xx answer."""
+
+    error: str
+    detail: str
