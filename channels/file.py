@@ -18,14 +18,21 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import ClassVar
 
-from channels.base import OutboundMessage, Receipt
+from channels.base import ChannelConfig, ChannelName, ChannelSettings, OutboundMessage, Receipt
 from channels.email_headers import list_unsubscribe_headers, reply_to_address
 from channels.errors import ChannelConfigError, PermanentError
 from channels.retry import Clock, utcnow
-from channels.settings import FileSettings
 
 logger = logging.getLogger(__name__)
+
+
+class FileSettings(ChannelSettings):
+    """Where the messages go, and the reply-to domain their ``.eml`` files show."""
+
+    directory: Path
+    inbound_domain: str | None = None
 
 
 def file_name(message: OutboundMessage) -> str:
@@ -85,12 +92,26 @@ def _write_atomically(path: Path, content: bytes) -> None:
 class FileChannel:
     """Writes messages to files instead of sending them; ``provider_id`` is ``file-<id>``."""
 
-    name = "file"
+    name: ClassVar[str] = "file"
+    title: ClassVar[str] = "the file channel"
+    serves: ClassVar[frozenset[ChannelName]] = frozenset({"email", "sms", "whatsapp"})
+    settings_model: ClassVar[type[FileSettings]] = FileSettings
+    setup_url: ClassVar[str] = "docs/tutorial.md"
+    needs_public_url: ClassVar[bool] = False  # nobody can click a link in a file
 
     def __init__(self, settings: FileSettings, *, clock: Clock = utcnow) -> None:
         self.settings = settings
         self._clock = clock
         self._warned = False
+
+    @classmethod
+    def from_config(cls, config: ChannelConfig) -> FileChannel:
+        """Files in ``<workspace>/outbox/``, dated by the engine's clock (``--now``, the demo)."""
+        inbound_domain = config.env.get("NURTURE_INBOUND_DOMAIN") or None
+        settings = FileSettings(
+            directory=config.workspace / "outbox", inbound_domain=inbound_domain
+        )
+        return cls(settings, clock=config.clock)
 
     def _write(self, message: OutboundMessage) -> Receipt:
         try:
