@@ -1,0 +1,11 @@
+"""Claim, send and record: dispatch and receipts, sending limits, channel objects.
+
+Its surface is its modules, imported by their path: nothing is imported here, so a
+command loads only the rooms it uses and ``nurture --help`` stays fast.
+"""
+
+__all__ = [
+    "adapters",
+    "dispatch",
+    "limits",
+]
