@@ -35,13 +35,13 @@ class FileSettings(ChannelSettings):
     inbound_domain: str | None = None
 
 
-def file_name(message: OutboundMessage) -> str:
+def _file_name(message: OutboundMessage) -> str:
     """``<message_id>.eml`` or ``.json``, the id made safe for a file name."""
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", message.message_id).lstrip(".") or "message"
     return f"{stem}.eml" if message.channel == "email" else f"{stem}.json"
 
 
-def render_email(message: OutboundMessage, settings: FileSettings, clock: Clock) -> bytes:
+def _render_email(message: OutboundMessage, settings: FileSettings, clock: Clock) -> bytes:
     """The message as an RFC 5322 ``.eml`` file, with the headers SendGrid would send."""
     email = EmailMessage()
     email["From"] = Address(message.sender_name or "", addr_spec=message.sender)
@@ -62,7 +62,7 @@ def render_email(message: OutboundMessage, settings: FileSettings, clock: Clock)
     return bytes(email)
 
 
-def render_text_message(message: OutboundMessage) -> bytes:
+def _render_text_message(message: OutboundMessage) -> bytes:
     """An SMS/WhatsApp message as the JSON of what Twilio would be asked to send."""
     record = {
         "message_id": message.message_id,
@@ -116,15 +116,15 @@ class FileChannel:
     def _write(self, message: OutboundMessage) -> Receipt:
         try:
             content = (
-                render_email(message, self.settings, self._clock)
+                _render_email(message, self.settings, self._clock)
                 if message.channel == "email"
-                else render_text_message(message)
+                else _render_text_message(message)
             )
         except (ValueError, TypeError) as exc:
             error = PermanentError(f"cannot render message: {exc}", code="payload")
             return Receipt(message.message_id, error=error)
         try:
-            _write_atomically(self.settings.directory / file_name(message), content)
+            _write_atomically(self.settings.directory / _file_name(message), content)
         except OSError as exc:
             error_ = ChannelConfigError(f"cannot write to {self.settings.directory}: {exc}")
             return Receipt(message.message_id, error=error_)
