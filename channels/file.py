@@ -20,7 +20,14 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import ClassVar
 
-from channels.base import ChannelConfig, ChannelName, ChannelSettings, OutboundMessage, Receipt
+from channels.base import (
+    ChannelConfig,
+    ChannelName,
+    ChannelSettings,
+    OutboundMessage,
+    Receipt,
+    settings_from_env,
+)
 from channels.email_headers import list_unsubscribe_headers, reply_to_address
 from channels.errors import ChannelConfigError, PermanentError
 from channels.retry import Clock, utcnow
@@ -33,6 +40,10 @@ class FileSettings(ChannelSettings):
 
     directory: Path
     inbound_domain: str | None = None
+
+
+ENVIRONMENT = {"inbound_domain": "NURTURE_INBOUND_DOMAIN"}
+"""The variable each setting is read from (documented in ``engine.config.ENVIRONMENT``)."""
 
 
 def _file_name(message: OutboundMessage) -> str:
@@ -107,9 +118,13 @@ class FileChannel:
     @classmethod
     def from_config(cls, config: ChannelConfig) -> FileChannel:
         """Files in ``<workspace>/outbox/``, dated by the engine's clock (``--now``, the demo)."""
-        inbound_domain = config.env.get("NURTURE_INBOUND_DOMAIN") or None
-        settings = FileSettings(
-            directory=config.workspace / "outbox", inbound_domain=inbound_domain
+        settings = settings_from_env(
+            FileSettings,
+            config.env,
+            ENVIRONMENT,
+            channel=cls.name,
+            setup_url=cls.setup_url,
+            directory=config.workspace / "outbox",
         )
         return cls(settings, clock=config.clock)
 

@@ -153,3 +153,15 @@ def test_real_channels_need_a_public_url(tmp_path: Path, env: dict[str, str]) ->
     """Their messages link back to the webhook app: 127.0.0.1 would be a dead link."""
     with pytest.raises(ChannelConfigError, match="set NURTURE_PUBLIC_URL"):
         build_channels(_config(tmp_path, **env))
+
+
+def test_every_variable_a_builtin_channel_reads_is_documented() -> None:
+    """The channels read their own variables; docs/reference/environment.md lists them all."""
+    from channels.file import ENVIRONMENT as FILE
+    from channels.sendgrid.settings import ENVIRONMENT as SENDGRID
+    from channels.twilio.settings import ENVIRONMENT as TWILIO
+    from engine.config import ENVIRONMENT
+
+    documented = {name for name, _ in ENVIRONMENT}
+    read = {*SENDGRID.values(), *TWILIO.values(), *FILE.values()}
+    assert read <= documented, sorted(read - documented)
