@@ -3,8 +3,9 @@ wires ``sequences``, ``campaigns`` and ``channels`` together. One folder per roo
 docs/architecture.md); ``config`` reads the environment once, ``flows`` keeps the Prefect
 entry point ``engine.flows:campaign_tick``.
 
-Its surface is its modules, imported by their path: nothing is imported here, so a
-command loads only the rooms it uses and ``nurture --help`` stays fast.
+Each room's surface (its ``__all__``) is its modules, imported by their path: nothing is
+imported in the rooms' ``__init__``, so a command loads only the rooms it uses and
+``nurture --help`` stays fast.
 """
 
 __all__ = [

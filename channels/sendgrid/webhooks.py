@@ -320,15 +320,3 @@ def parse_inbound(
         auto_reply=_is_auto_reply(headers, str(subject) if subject else None),
         attachments=_attachments(form),
     )
-
-
-__all__ = [
-    "SIGNATURE_HEADER",
-    "TIMESTAMP_HEADER",
-    "event_webhook_public_key",
-    "inbound_form",
-    "parse_events",
-    "parse_inbound",
-    "sign_event_webhook",
-    "verify_event_webhook",
-]

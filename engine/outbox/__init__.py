@@ -1,8 +1,4 @@
-"""Claim, send and record: dispatch and receipts, sending limits, channel objects.
-
-Its surface is its modules, imported by their path: nothing is imported here, so a
-command loads only the rooms it uses and ``nurture --help`` stays fast.
-"""
+"""Claim, send and record: dispatch and receipts, sending limits, channel objects."""
 
 __all__ = [
     "adapters",

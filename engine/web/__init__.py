@@ -1,8 +1,4 @@
-"""The FastAPI app: provider webhooks, the API, unsubscribe links, shared dependencies.
-
-Its surface is its modules, imported by their path: nothing is imported here, so a
-command loads only the rooms it uses and ``nurture --help`` stays fast.
-"""
+"""The FastAPI app: provider webhooks, the API, unsubscribe links, shared dependencies."""
 
 __all__ = [
     "api",
