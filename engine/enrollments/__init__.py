@@ -1,0 +1,10 @@
+"""Enrolling an audience, advancing enrollments through the interpreter, planning
+messages into the outbox, the recruiter's to-dos.
+"""
+
+__all__ = [
+    "enroll",
+    "planning",
+    "progress",
+    "todos",
+]

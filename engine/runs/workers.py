@@ -61,9 +61,9 @@ def fewer_collections(young: int = 10_000) -> Iterator[None]:
     """Run CPython's cycle collector less often while a tick works.
 
     A tick allocates each batch's rows, contexts and payloads, and reference counting frees
-    them; still, at the default threshold (700 new objects) the collector ran about 150
-    times per 1,000 steps, 4 % of the tick (``benchmarks/engine.py``). At 10,000 it runs a
-    fourteenth as often and costs half as much; memory does not change. Ticks that overlap
+    them: the collector finds almost nothing, yet at the default threshold (700 new
+    objects) it runs many times per batch. A higher one runs it far less often, at no cost
+    in memory (``benchmarks/engine.py``; figures in benchmarks/README.md). Ticks that overlap
     in one process (``nurture serve``) put the first one's threshold back when the last ends.
     """
     _collecting.append(gc.get_threshold())
