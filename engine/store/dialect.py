@@ -374,17 +374,18 @@ def execute_many(session: Session, statement: UpdateBase, rows: list[dict[str, A
     ):  # fmt: skip
         session.execute(statement, rows)
         return
-    fixed = compiled.construct_params(rows[0])  # with the statement's own values
-    given = [(name, _processor(compiled.binds[name].type, dialect)) for name in rows[0]]
-    own = {
-        name: value if (process := _processor(compiled.binds[name].type, dialect)) is None
-        else process(value)
-        for name, value in fixed.items() if name not in rows[0]
+    processors = {name: _processor(bind.type, dialect) for name, bind in compiled.binds.items()}
+    own = {  # the statement's own values
+        name: value if (process := processors[name]) is None else process(value)
+        for name, value in compiled.construct_params(rows[0]).items() if name not in rows[0]
     }  # fmt: skip
-    params = [
-        {**own, **{n: row[n] if process is None else process(row[n]) for n, process in given}}
-        for row in rows
-    ]
+    processed = [(name, process) for name in rows[0] if (process := processors[name])]
+    params = []
+    for row in rows:
+        values = {**own, **row}
+        for name, process in processed:
+            values[name] = process(values[name])
+        params.append(values)
     session.flush()  # as session.execute would: pending ORM changes go first
     session.connection().exec_driver_sql(compiled.string, params)
 
