@@ -11,7 +11,7 @@ of these instead:
   parameter on PostgreSQL), :func:`serialize` (an advisory lock); row locks need nothing here:
   SQLAlchemy leaves ``FOR UPDATE [SKIP LOCKED]`` out on SQLite, whose transactions hold
   the database's write lock instead (:func:`write_locked`);
-- writing: :func:`insert_ignoring` (``ON CONFLICT DO NOTHING``), :func:`insert_selected`,
+- writing: :func:`insert_selected` (``ON CONFLICT DO NOTHING``),
   :func:`insert_rows` (``COPY`` on PostgreSQL), :func:`execute_many` (the driver's
   ``executemany`` on SQLite);
 - the suppression-list key: :func:`address_hash` and its SQL form :class:`address_hash_of`.
@@ -285,7 +285,7 @@ def _json_equals_jsonb(element: json_equals, compiler: Any, **kw: Any) -> str:
 # --- writing --------------------------------------------------------------------------------
 
 
-def insert_ignoring(session: Session, table: Any) -> Insert:
+def _insert_ignoring(session: Session, table: Any) -> Insert:
     """``INSERT INTO table … ON CONFLICT DO NOTHING``."""
     if _on_sqlite(session):
         return sqlite.insert(table).on_conflict_do_nothing()
@@ -304,7 +304,7 @@ def insert_selected(
     SQLite: one INSERT ... SELECT. PostgreSQL: the ids first, then batched inserts, because
     inside one INSERT ... SELECT the planner sees an empty target table and checks each
     candidate with a scan of the rows the statement itself is adding (quadratic)."""
-    statement = insert_ignoring(session, table)
+    statement = _insert_ignoring(session, table)
     if _on_sqlite(session):
         literals = [literal(value, table.c[name].type) for name, value in values.items()]
         source = ids.with_only_columns(*ids.selected_columns, *literals)
