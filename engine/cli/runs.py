@@ -86,13 +86,10 @@ def _prefect_tick(config: Config, campaign: str, now: str | None) -> dict[str, A
 
 def _missing_sqlite_file(url: str) -> Path | None:
     """The SQLite file ``url`` names when it does not exist (a dry run does not create it)."""
-    from sqlalchemy.engine import make_url
+    from engine.store.dialect import sqlite_file
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    path = Path(parsed.database)
-    return None if path.exists() else path
+    path = sqlite_file(url)
+    return None if path is None or path.exists() else path
 
 
 def _tick(
@@ -248,14 +245,14 @@ def deploy(
 
 def _check_deployable(config: Config, api_url: str | None) -> None:
     """Workers on other machines need a Prefect server to poll and one shared talent base."""
-    from sqlalchemy.engine import make_url
+    from engine.store.dialect import shared_by_machines
 
     if not api_url:
         raise InputError(
             "nurture deploy registers on a Prefect server: set PREFECT_API_URL "
             "(e.g. http://prefect.internal:4200/api); nurture serve needs none"
         )
-    if make_url(config.database_url).get_backend_name() == "sqlite":
+    if not shared_by_machines(config.database_url):
         raise InputError(
             "workers on several machines need one shared talent base: set "
             "NURTURE_DATABASE_URL to PostgreSQL (postgresql+psycopg://...), not SQLite"

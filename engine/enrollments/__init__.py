@@ -1,8 +1,9 @@
-"""Enrolling an audience, advancing enrollments through the interpreter, planning
+"""Selecting and enrolling an audience, advancing enrollments through the interpreter, planning
 messages into the outbox, the recruiter's to-dos.
 """
 
 __all__ = [
+    "audience",
     "enroll",
     "planning",
     "progress",

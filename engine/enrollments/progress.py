@@ -39,7 +39,7 @@ from engine.core.interpreter import (
 )
 from engine.enrollments.planning import address, plan_message
 from engine.runs.runtime import Runtime, campaign_context, load_document, talent_context
-from engine.store.database import among, execute_many
+from engine.store.dialect import among, execute_many
 from engine.store.models import Enrollment, OutboxMessage, Talent, TalentLabel, Task
 from engine.talents.addresses import is_suppressed, suppressed
 from engine.talents.moves import change_stage

@@ -37,7 +37,8 @@ from engine.enrollments.enroll import lock_campaign
 from engine.enrollments.progress import blocked, not_sent, step_enrollment, step_many
 from engine.outbox.limits import Limits, as_timedelta, screen
 from engine.runs.runtime import Runtime
-from engine.store.database import Database, among, execute_many
+from engine.store.database import Database
+from engine.store.dialect import among, execute_many
 from engine.store.models import CampaignState, Engagement, Enrollment, OutboxMessage, Talent
 from engine.talents.addresses import suppressed, talents_by_id
 from engine.talents.moves import change_stage, record_change
@@ -102,9 +103,7 @@ def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[
         .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query))
+    return list(session.execute(query.with_for_update(skip_locked=True)))
 
 
 async def claim(
@@ -301,8 +300,7 @@ def _record_receipts(
     report = DispatchReport()
     by_id = {receipt.message_id: receipt for receipt in receipts}
     query = select(*_RECEIPT).where(among(session, _OUTBOX.c.message_id, by_id))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+    query = query.with_for_update()
     rows = [row for row in session.execute(query) if row.status in ("claimed", "in_doubt")]
     sent = [row for row in rows if by_id[row.message_id].error is None]
     unsent = [row.id for row in rows if by_id[row.message_id].error is not None]
@@ -488,9 +486,7 @@ def expire_leases(session: Session, *, now: datetime, rt: Runtime | None = None)
     query = select(OutboxMessage).where(
         OutboxMessage.status == "claimed", OutboxMessage.lease_until < now
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
+    rows = list(session.scalars(query.with_for_update(skip_locked=True)))
     talents = talents_by_id(session, [row.talent_id for row in rows])
     for row in rows:
         reason = "lease expired before a receipt was recorded"

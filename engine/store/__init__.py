@@ -1,6 +1,8 @@
-"""The database: engine and sessions (``database``), the models, the Alembic migrations."""
+"""The database: engine and sessions (``database``), every SQLite/PostgreSQL difference
+(``dialect``), the models, the Alembic migrations."""
 
 __all__ = [
     "database",
+    "dialect",
     "models",
 ]

@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import FromClause, Table
 from sqlalchemy.orm import Session
 
-from engine.store.database import insert_rows
+from engine.store.dialect import insert_rows
 from engine.store.models import Engagement, Enrollment, OutboxMessage
 
 _BUFFER = "nurture.batched"  # session.info key of the rows a batched() block holds back
