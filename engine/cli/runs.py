@@ -50,9 +50,11 @@ def run(
     from engine.core.clock import clock_from_option
     from engine.enrollments.enroll import trigger_event
     from engine.runs.runtime import Runtime
+    from engine.runs.workers import freeze_heap
 
     clock = clock_from_option(now)
     rt = Runtime.load(ctx.obj.config, dry_run=dry_run)
+    freeze_heap()
     event = trigger_event(rt.workspace.sequences[rt.campaign(campaign).sequence])
     if dry_run and (missing := _missing_sqlite_file(ctx.obj.config.database_url)):
         ctx.obj.console.print(f"nothing to plan: no talent base at {missing} yet "
@@ -151,6 +153,7 @@ def serve(
 
     from engine.core.clock import system_clock
     from engine.runs.runtime import Runtime
+    from engine.runs.workers import freeze_heap
     from engine.web.app import create_app
 
     config = ctx.obj.config
@@ -164,6 +167,7 @@ def serve(
 
     check_public_url(config)  # every scheduled tick would fail on it
     rt = Runtime.load(config)
+    freeze_heap()
     with sigterm_interrupts(), prefect_api(scheduler=True):
         asyncio.run(_serve_scheduled(ctx.obj.console, server, config, rt))
 

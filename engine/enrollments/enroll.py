@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from campaigns.model import Campaign
 from campaigns.workspace import Workspace
 from engine.core import interpreter as machine
 from engine.enrollments.audience import audience_select
-from engine.enrollments.progress import ENROLLMENTS, prefetch, step_rows
+from engine.enrollments.progress import ENROLLMENTS, Batch, Lookups, PlanMessages, step_rows
 from engine.runs.runtime import Runtime
 from engine.store import dialect
 from engine.store.models import (
@@ -34,6 +34,7 @@ from engine.store.models import (
     Suppression,
     Talent,
 )
+from engine.store.rows import EnrollmentRow
 from engine.talents.addresses import address_hash_of, talents_by_id
 from engine.talents.timeline import batched, record
 from sequences.document import SequenceDocument
@@ -257,7 +258,7 @@ def _record_entered(session: Session, campaign_id: str, after_id: int, now: date
 
 def due_enrollments(
     session: Session, campaign_id: str, *, now: datetime, limit: int
-) -> list[Row[Any]]:
+) -> list[EnrollmentRow]:
     """Enrollments of the campaign whose time has come, locked (skip locked on PostgreSQL)."""
     query = (
         select(ENROLLMENTS)
@@ -269,7 +270,10 @@ def due_enrollments(
         .order_by(ENROLLMENTS.c.due_at, ENROLLMENTS.c.id)
         .limit(limit)
     )
-    return list(session.execute(query.with_for_update(skip_locked=True)))
+    return [
+        EnrollmentRow.from_row(row)
+        for row in session.execute(query.with_for_update(skip_locked=True))
+    ]
 
 
 def advance_due(
@@ -279,9 +283,10 @@ def advance_due(
     rows = due_enrollments(session, campaign_id, now=now, limit=limit)
     ids = [row.talent_id for row in rows]
     talents = talents_by_id(session, ids)
-    prefetch(session, [row.id for row in rows], list(talents.values()))
-    with batched(session):
-        done = step_rows(session, rt, rows, machine.Due(), now=now, talents=talents)
+    with batched(session) as writes:
+        lookups = Lookups.prefetch(session, [row.id for row in rows], talents.values())
+        batch = Batch(session, PlanMessages(rt), writes, lookups)
+        done = step_rows(batch, rows, machine.Due(), now=now, talents=talents)
     planned = sum(enrollment.status == "sending" for enrollment, _ in done)
     exited = sum(transition.state.status == "exited" for _, transition in done)
     errors = sum(enrollment.status == "error" for enrollment, _ in done)
