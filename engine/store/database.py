@@ -94,6 +94,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")  # erased data is overwritten, not left in pages
     cursor.close()
     dbapi_connection.create_function("nurture_address_hash", 1, _address_hash, deterministic=True)
 
@@ -273,6 +274,19 @@ class Database:
         with self.session(immediate=True) as session:
             await asyncio.to_thread(session.connection)
             yield session
+
+    def checkpoint(self) -> bool:
+        """SQLite: copy the WAL into the database file and empty it, so that what an erasure
+        overwrote is gone from ``*.db-wal`` too; False when a reader kept it from completing.
+        Nothing to do on PostgreSQL."""
+        if self.engine.dialect.name != "sqlite":
+            return True
+        raw = self.engine.raw_connection()  # no BEGIN: a checkpoint runs outside transactions
+        try:
+            busy, _, _ = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.close()
+        return not busy
 
     def dispose(self) -> None:
         self.engine.dispose()
