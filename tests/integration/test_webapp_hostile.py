@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from webapp_support import (
+    API_KEY,
     INBOUND_SECRET,
     add_talent,
     client,
@@ -34,6 +35,7 @@ from engine.core.clock import ManualClock
 from engine.store.database import Database
 
 pytestmark = pytest.mark.anyio
+API_AUTH = {"Authorization": f"Bearer {API_KEY}"}
 EVENTS_URL = "/webhooks/sendgrid/events"
 INBOUND_URL = f"/webhooks/sendgrid/inbound/{INBOUND_SECRET}"
 
@@ -224,3 +226,27 @@ async def test_a_burst_of_signed_batches_waits_its_turn_on_sqlite(
         narrow.dispose()
     assert [r.status_code for r in responses] == [200] * 40, {r.text for r in responses}
     assert len(engagements(db, provider="sendgrid")) == 40 * 10
+
+
+@pytest.mark.parametrize(
+    ("talent", "reason"),
+    [
+        ({"first_name": "Le\x00na"}, "NUL"),
+        ({"tags": ["t" * 100_000]}, "talent.tags.0"),
+        ({"skills": ["python"] * 1_000}, "talent.skills"),
+        ({"email": "lena@example.net\x00"}, "NUL"),
+    ],
+    ids=["nul", "long tag", "many skills", "nul email"],
+)
+async def test_a_hostile_trigger_is_a_400_and_writes_nothing(
+    talent: dict[str, Any], reason: str, tmp_path: Path, db: Database, db_url: str,
+    clock: ManualClock,
+) -> None:  # fmt: skip
+    payload = {"event": "talent_community.joined",
+               "talent": {"email": "lena@example.net", **talent}}  # fmt: skip
+    before = counts(db)
+    async with client(config(workspace(tmp_path, example=True), db_url), db, clock) as http:
+        response = await http.post("/api/events", json=payload, headers=API_AUTH)
+    assert response.status_code == 400, response.text
+    assert reason in response.json()["detail"]
+    assert counts(db) == before
