@@ -66,6 +66,24 @@ def test_a_reply_after_forget_keeps_only_a_hash(ws_db: Workspace) -> None:
     assert rows(ws_db, "SELECT count(*) FROM tasks") == [(0,)]
 
 
+def test_a_hostile_reply_is_stored_cleaned(ws_db: Workspace) -> None:
+    ws_db.env.update(NURTURE_INBOUND_SECRET=SECRET, NURTURE_PUBLIC_URL="https://hooks.example")
+    message_id = "<" + "x" * 300 + "@mail.example.net>"
+    form = {
+        "from": "Someone <some\x00one@example.org>",
+        "headers": f"From: someone@example.org\nMessage-ID: {message_id}\n",
+        "text": "Hello\x00 there " + "and more " * 50_000,
+        "attachment-info": '{"attachment1": 5}',
+    }
+    files = {name: (None, value) for name, value in form.items()}
+    route = f"/webhooks/sendgrid/inbound/{SECRET}"
+    answers = [call_app(ws_db, "POST", route, now=MONDAY, files=files) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    assert answers[1].json()["duplicate"] is True
+    [(event_id, size)] = rows(ws_db, "SELECT provider_event_id, length(detail) FROM engagements")
+    assert event_id.startswith("sha256:") and size <= 100_000
+
+
 def test_serve_keeps_secrets_out_of_its_access_log(ws: Workspace) -> None:
     ws.env.update(NURTURE_INBOUND_SECRET=SECRET, NURTURE_SECRET_KEY=SECRET_KEY)
     ws.nurture("talents", "import", "talents.csv")
