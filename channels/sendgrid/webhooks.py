@@ -147,6 +147,8 @@ def parse_events(body: bytes) -> list[InboundEvent]:
     """The events of one Event Webhook post, in order; unknown event types are skipped."""
     try:
         raw_events = json.loads(body)
+    except RecursionError as exc:
+        raise PayloadError("Event Webhook body is nested too deeply") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"Event Webhook body is not JSON: {exc}") from exc
     if not isinstance(raw_events, list):
@@ -203,7 +205,7 @@ def inbound_form(body: bytes, content_type: str) -> dict[str, str]:
             )
     try:
         charsets = json.loads(raw.get("charsets", (b"{}", None))[0] or b"{}")
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise PayloadError("charsets is not JSON") from exc
     if not isinstance(charsets, dict):
         charsets = {}
@@ -232,7 +234,7 @@ def _recipients(form: Mapping[str, str]) -> list[str]:
     candidates = [form.get("to", ""), form.get("cc", "")]
     try:
         envelope = json.loads(form.get("envelope") or "{}")
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise PayloadError("envelope is not JSON") from exc
     if isinstance(envelope, dict) and isinstance(envelope.get("to"), list):
         candidates.extend(str(address) for address in envelope["to"])
@@ -254,11 +256,14 @@ def _our_address(form: Mapping[str, str], inbound_domain: str | None) -> tuple[s
 def _attachments(form: Mapping[str, str]) -> tuple[str, ...]:
     try:
         info = json.loads(form.get("attachment-info") or "{}")
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise PayloadError("attachment-info is not JSON") from exc
     if not isinstance(info, dict):
         return ()
-    return tuple(str(item.get("filename") or key) for key, item in info.items())
+    return tuple(
+        str(item.get("filename") or key) if isinstance(item, dict) else str(key)
+        for key, item in info.items()
+    )
 
 
 def _occurred_at(headers: Message, received_at: datetime | None) -> datetime:

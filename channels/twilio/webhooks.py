@@ -88,7 +88,10 @@ def _media(params: Mapping[str, str]) -> tuple[str, ...]:
     count = params.get("NumMedia") or "0"
     if not count.isdigit():
         raise PayloadError(f"NumMedia is not a number: {count[:20]!r}")
-    return tuple(params[f"MediaUrl{i}"] for i in range(int(count)) if f"MediaUrl{i}" in params)
+    # The URLs present, not ``range(NumMedia)``: the count is the sender's word (Twilio: 10).
+    numbered = ((name[8:], url) for name, url in params.items() if name.startswith("MediaUrl"))
+    found = [(int(n), url) for n, url in numbered if n.isascii() and n.isdigit() and len(n) < 4]
+    return tuple(url for _, url in sorted(found))
 
 
 def parse_inbound_message(

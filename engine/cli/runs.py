@@ -154,11 +154,12 @@ def serve(
     from engine.core.clock import system_clock
     from engine.runs.runtime import Runtime
     from engine.runs.workers import freeze_heap
-    from engine.web.app import create_app
+    from engine.web.app import create_app, redact_access_log
 
     config = ctx.obj.config
     app = create_app(config, ctx.obj.db, system_clock)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    redact_access_log()  # after uvicorn.Config, which configures its loggers
     if not schedules:
         asyncio.run(server.serve())
         return

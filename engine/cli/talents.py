@@ -179,14 +179,24 @@ def forget_command(
     """Erase a person (GDPR): personal data and timeline details go, a hashed suppression stays."""
     from engine.core.clock import clock_from_option
     from engine.talents.addresses import find_talent
-    from engine.talents.privacy import forget
+    from engine.talents.privacy import erased, forget
 
     with ctx.obj.db.session() as session:
-        find_talent(session, address)  # fail before asking
-    if not yes:
+        again = erased(session, address)
+        if not again:
+            find_talent(session, address)  # fail before asking
+    if not yes and not again:
         typer.confirm(f"Erase {address} for good?", abort=True)
     with ctx.obj.db.session() as session:
         tombstone = forget(session, address, now=clock_from_option(now)())
+    if not ctx.obj.db.checkpoint():
+        ctx.obj.console.print(
+            "[yellow]warning:[/] the database's write-ahead log is in use (nurture serve?): "
+            "the erased bytes leave it at its next checkpoint"
+        )
+    if tombstone is None:
+        ctx.obj.console.print(f"{address} was already erased; nothing left to erase")
+        return
     ctx.obj.console.print(
         f"erased talent #{tombstone}; the address is suppressed and will never be contacted again"
     )

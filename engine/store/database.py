@@ -79,5 +79,9 @@ class Database:
             await asyncio.to_thread(session.connection)
             yield session
 
+    def checkpoint(self) -> bool:
+        """Empty SQLite's WAL after an erasure (see :func:`dialect.checkpoint`)."""
+        return dialect.checkpoint(self.engine)
+
     def dispose(self) -> None:
         self.engine.dispose()

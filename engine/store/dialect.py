@@ -118,6 +118,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")  # erased data is overwritten, not left in pages
     cursor.close()
     dbapi_connection.create_function(
         "nurture_address_hash", 1, _sqlite_address_hash, deterministic=True
@@ -166,6 +167,26 @@ def _immediate(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as connection:
         connection.info["begin"] = "BEGIN IMMEDIATE"
         yield connection
+
+
+def one_writer_at_a_time(engine: Engine) -> bool:
+    """Whether writers must queue for the database's single write lock (SQLite): an app
+    serving concurrent requests takes turns instead of waiting on ``busy_timeout``."""
+    return _on_sqlite(engine)
+
+
+def checkpoint(engine: Engine) -> bool:
+    """SQLite: copy the WAL into the database file and empty it, so that what an erasure
+    overwrote is gone from ``*.db-wal`` too; False when a reader kept it from completing.
+    Nothing to do on PostgreSQL."""
+    if not _on_sqlite(engine):
+        return True
+    raw = engine.raw_connection()  # no BEGIN: a checkpoint runs outside transactions
+    try:
+        busy, _, _ = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        raw.close()
+    return not busy
 
 
 def render_as_batch(connection: Connection) -> bool:

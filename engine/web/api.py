@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -32,6 +32,20 @@ from sequences.suggest import did_you_mean, one_of
 PROFILE = ("first_name", "last_name", "company", "title", "city", "country", "timezone")
 
 
+MAX_LABELS = 100
+Label = Annotated[str, Field(min_length=1, max_length=100)]  # talent_labels.value
+
+
+def _no_nul(data: Any, where: str = "") -> None:
+    """400 for a NUL character anywhere in the body (PostgreSQL cannot store it)."""
+    if isinstance(data, str) and "\x00" in data:
+        raise ValueError(f"{where or 'a value'} contains a NUL character")
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(
+        data, list | tuple) else ()  # fmt: skip
+    for key, value in items:
+        _no_nul(value, f"{where}.{key}" if where else str(key))
+
+
 class TalentIn(FrozenModel):
     """Who: at least an email or a phone; phone in any format the country allows."""
 
@@ -45,8 +59,8 @@ class TalentIn(FrozenModel):
     country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
     timezone: str | None = Field(default=None, max_length=64)
     source: str | None = Field(default=None, max_length=100)
-    tags: tuple[str, ...] = ()
-    skills: tuple[str, ...] = ()
+    tags: tuple[Label, ...] = Field(default=(), max_length=MAX_LABELS)
+    skills: tuple[Label, ...] = Field(default=(), max_length=MAX_LABELS)
     consent: tuple[Literal["email", "sms", "whatsapp"], ...] = ()
 
     @model_validator(mode="after")
@@ -61,6 +75,13 @@ class TriggerIn(FrozenModel):
 
     event: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", examples=["talent_community.joined"])
     talent: TalentIn
+
+    @model_validator(mode="before")
+    @classmethod
+    def _printable(cls, data: Any) -> Any:
+        _no_nul(data)
+        return data
+
     id: str | None = Field(
         default=None,
         min_length=1,

@@ -19,6 +19,7 @@ event id).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -194,3 +195,32 @@ def _counting(receive: Receive, limit: int) -> Receive:
         return message
 
     return counted
+
+
+# --- access log --------------------------------------------------------------------------
+
+# Paths that carry a secret: the Inbound Parse secret, an unsubscribe token (each names a
+# person). Everything after the prefix, query string included, is left out of the log.
+_SECRET_PATHS = re.compile(r"^(/webhooks/sendgrid/inbound/|/unsubscribe/)[^\s]*")
+
+
+class RedactSecrets(logging.Filter):
+    """Hides the secret part of a request path in uvicorn's access log (its third argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_path(args[2]), *args[3:])
+        return True
+
+
+def redact_path(path: str) -> str:
+    """``/unsubscribe/<token>`` as ``/unsubscribe/…``; other paths as they are."""
+    return _SECRET_PATHS.sub(r"\1…", path)
+
+
+def redact_access_log() -> None:
+    """Install :class:`RedactSecrets` on uvicorn's access logger (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSecrets) for f in access.filters):
+        access.addFilter(RedactSecrets())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +21,7 @@ from engine.config import Config
 from engine.core.clock import Clock
 from engine.core.links import secret_key
 from engine.inbound.intent import Classifier
+from engine.store import dialect
 from engine.store.database import Database
 from sequences.errors import DefinitionError, InputError
 
@@ -35,6 +38,7 @@ class Services:
     clock: Clock
     classifier: Classifier
     _workspace: dict[str, tuple[object, Workspace | None]] = field(default_factory=dict)
+    _write_turn: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
     def link_key(self) -> bytes:
@@ -60,14 +64,22 @@ class Services:
 
         On SQLite the write lock is taken at BEGIN (``immediate``): two requests that both
         read then write would otherwise fail with "database is locked" instead of waiting.
+        And the app's own writers queue for it one at a time (``_write_turn``), holding no
+        pooled connection while they wait: a burst of 40 batches is written in turn instead
+        of running out of connections or past SQLite's busy timeout.
         """
-        try:
-            with self.db.session(immediate=True) as session:
-                return work(session)
-        except IntegrityError:
-            logger.info("the same event arrived twice at once; applying it again")
-            with self.db.session(immediate=True) as session:
-                return work(session)
+        with self._turn():
+            try:
+                with self.db.session(immediate=True) as session:
+                    return work(session)
+            except IntegrityError:
+                logger.info("the same event arrived twice at once; applying it again")
+                with self.db.session(immediate=True) as session:
+                    return work(session)
+
+    def _turn(self) -> AbstractContextManager[object]:
+        queue = dialect.one_writer_at_a_time(self.db.engine)
+        return self._write_turn if queue else nullcontext()
 
 
 _DEFINITIONS = ("sequences", "campaigns", "templates")

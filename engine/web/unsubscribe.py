@@ -91,7 +91,7 @@ def opt_out(
 ) -> bool:
     """Record the unsubscribe through the engine, against the message the link came in
     when the link names it; False when already done (or erased)."""
-    talent = session.get(Talent, talent_id)
+    talent = session.get(Talent, talent_id, with_for_update=True)  # one opt-out at a time
     if talent is None or talent.erased_at is not None or talent.opted_out(channel):
         return False
     address = talent.email if channel == "email" else talent.phone

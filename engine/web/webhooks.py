@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from channels import sendgrid, twilio
 from channels.base import InboundEvent
+from channels.cleaning import clean_event, clean_form
 from channels.errors import SignatureError
 from channels.quoting import strip_quoted
 from engine.inbound.batches import BatchResult, apply_events
@@ -27,6 +28,7 @@ from engine.inbound.intent import Classifier, Verdict
 from engine.inbound.matching import Match, correlate
 from engine.inbound.review import held, note_verdict
 from engine.store.models import OutboxMessage
+from engine.talents.privacy import without_erased
 from engine.web.deps import FrozenModel, Problem, Services, ServicesDep
 
 logger = logging.getLogger("nurture.webhooks")
@@ -39,6 +41,7 @@ router = APIRouter(
         413: {"model": Problem, "description": "Body too large; nothing written"},
     },
 )
+CLASSIFIED_CHARS = 10_000  # what a person writes before the quoted history, and then some
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -71,7 +74,7 @@ async def sendgrid_events(request: Request, svc: ServicesDep) -> Stored:
     if not key:
         raise SignatureError("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: events cannot be verified")
     sendgrid.verify_event_webhook(body, request.headers, key, now=svc.clock())
-    events = sendgrid.parse_events(body)
+    events = [clean_event(event) for event in sendgrid.parse_events(body)]
     return await run_in_threadpool(store_events, svc, events)
 
 
@@ -84,20 +87,26 @@ async def sendgrid_inbound(secret: str, request: Request, svc: ServicesDep) -> R
     if not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
         raise SignatureError("wrong inbound secret in the URL")
     body = await request.body()  # the app's BodyLimit caps it (MAX_INBOUND_BODY)
+    content_type = request.headers.get("content-type", "")
+    return await run_in_threadpool(_store_inbound_parse, svc, body, content_type)
+
+
+def _store_inbound_parse(svc: Services, body: bytes, content_type: str) -> ReplyStored:
+    """Read and store an Inbound Parse post, in a worker thread: a large one takes time."""
     # Each field in its declared charset (SendGrid's ``charsets``): Starlette reads UTF-8 only.
-    fields = sendgrid.inbound_form(body, request.headers.get("content-type", ""))
+    fields = clean_form(sendgrid.inbound_form(body, content_type))
     event = sendgrid.parse_inbound(
         fields, inbound_domain=svc.config.inbound_domain, received_at=svc.clock()
     )
-    return await run_in_threadpool(store_reply, svc, event)
+    return store_reply(svc, clean_event(event))
 
 
 @router.post("/twilio/messages", summary="Twilio inbound SMS/WhatsApp (signed)")
 async def twilio_messages(request: Request, svc: ServicesDep) -> Response:
     """A text reply, or STOP/START; answered with empty TwiML."""
     params, _ = await _signed_twilio_params(request, svc)
-    event = twilio.parse_inbound_message(params, received_at=svc.clock())
-    await run_in_threadpool(store_reply, svc, event)
+    event = twilio.parse_inbound_message(clean_form(params), received_at=svc.clock())
+    await run_in_threadpool(store_reply, svc, clean_event(event))
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
@@ -105,8 +114,8 @@ async def twilio_messages(request: Request, svc: ServicesDep) -> Response:
 async def twilio_status(request: Request, svc: ServicesDep) -> Response:
     """Sent, delivered, undelivered, failed; carries our message id as a parameter."""
     params, url = await _signed_twilio_params(request, svc)
-    event = twilio.parse_status(params, url=url, received_at=svc.clock())
-    await run_in_threadpool(store_events, svc, [event])
+    event = twilio.parse_status(clean_form(params), url=url, received_at=svc.clock())
+    await run_in_threadpool(store_events, svc, [clean_event(event)])
     return Response(status_code=204)
 
 
@@ -137,7 +146,8 @@ def store_events(svc: Services, events: Sequence[InboundEvent]) -> Stored:
     workspace = svc.workspace() if any(_may_branch(event) for event in events) else None
 
     def work(session: Session) -> BatchResult:
-        return apply_events(session, events, now=svc.clock(), workspace=workspace)
+        cleared = without_erased(session, events)
+        return apply_events(session, cleared, now=svc.clock(), workspace=workspace)
 
     result = svc.transaction(work)
     return Stored(received=result.received, stored=result.stored, duplicates=result.duplicates)
@@ -157,9 +167,11 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
     review_below = workspace.settings.replies.review_below if workspace else 0.0
 
     def work(session: Session) -> tuple[Match, Applied, Verdict | None, int | None]:
-        correlated, match = correlate(session, event)
+        (cleared,) = without_erased(session, [event])  # an erased person's reply: unread
+        correlated, match = correlate(session, cleared)
         correlated = reread(session, correlated)
-        verdict = classify_reply(svc.classifier, correlated) if event.kind == "replied" else None
+        readable = event.kind == "replied" and cleared is event
+        verdict = classify_reply(svc.classifier, correlated) if readable else None
         hold = verdict is not None and held(verdict, review_below)
         applied = apply_event(
             session,
@@ -207,8 +219,10 @@ def reread(session: Session, event: InboundEvent) -> InboundEvent:
 
 
 def classify_reply(classifier: Classifier, event: InboundEvent) -> Verdict:
-    """The reply's intent; a reply the provider flagged as automatic is out of office."""
-    verdict = classifier.classify(event.text or "", subject=event.subject, headers=event.headers)
+    """The reply's intent, read from the first CLASSIFIED_CHARS of its new text; a reply the
+    provider flagged as automatic is out of office."""
+    text = (event.text or "")[:CLASSIFIED_CHARS]
+    verdict = classifier.classify(text, subject=event.subject, headers=event.headers)
     if event.auto_reply and verdict.intent != "out_of_office":
         return Verdict("out_of_office", 0.99, "automatic reply (flagged by the provider)")
     return verdict
