@@ -32,6 +32,7 @@ _ATTRIBUTION = re.compile(
     r"|^.{0,160}\d.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,120}:\s*$",
     re.IGNORECASE,
 )
+_WROTE_END = re.compile(rf"\b(?:{_VERBS})\s*:\s*$", re.IGNORECASE)
 _OPENER = re.compile(r"^[-\s*]*(?:on|le|am|el|op|il|em|w dniu|den|på|dne|\d)\b", re.IGNORECASE)
 # "-----Original Message-----" in any language: a short label between dashes
 _SEPARATOR = re.compile(
@@ -52,13 +53,14 @@ _FROM_OR_DATE = re.compile(
     re.IGNORECASE,
 )
 _SIGNATURE = re.compile(
-    r"^(?:--\s?|__|(?:sent|envoy[ée]|enviado|inviato|verzonden|gesendet|wysłane)"
-    r"\s+(?:from|de|depuis|desde|da|vanaf|von|mit|with|z)\s.{0,60}"
+    r"^(?:--\s?|__|(?:sent|envoy[ée]|enviado|inviato|verzonden|gesendet|wysłane|sendt|skickat)"
+    r"\s+(?:from|de|depuis|desde|da|vanaf|von|mit|with|z|fra|från)\s.{0,60}"
     r"|von meinem\s.{0,40}\sgesendet|get outlook for\s.{0,30}|sent with\s.{0,40})$",
     re.IGNORECASE,
 )
 # "2011/4/7 Nathan <support@example.com>" right above a quote, no colon
 _DATED_SENDER = re.compile(r"^.{0,80}\d.{0,80}<[\w.+-]+@[\w-]+(?:\.[\w-]+)+>\s*:?$")
+_ADDRESS = re.compile(r"<|[\w.+-]+@[\w-]+\.\w")  # "@elberet" in a sentence is no sender
 _ATTRIBUTION_SPAN = 6  # lines a client may wrap an attribution over
 
 
@@ -158,6 +160,10 @@ def _header_end(lines: list[str], index: int) -> int | None:
         return end
     if _DATED_SENDER.match(line) and _quote_follows(lines, index + 1):
         return index + 1
+    if _OPENER.match(line) and re.search(r"\d", line):  # "On <date> X" ... "<a> wrote:" apart
+        for end in range(index + 1, min(index + _ATTRIBUTION_SPAN, len(lines))):
+            if _WROTE_END.search(lines[end]):
+                return end + 1
     for end in range(index, min(index + _ATTRIBUTION_SPAN, len(lines))):
         if not lines[end].strip():
             return None
@@ -171,7 +177,7 @@ def _attribution(joined: str, *, single: bool, first_line: str) -> bool:
     """A wrapped attribution starts like one ("On", a date) or names the sender at once."""
     if len(joined) > 500 or not _ATTRIBUTION.match(joined):
         return False
-    return single or bool(_OPENER.match(joined)) or "@" in first_line or "<" in first_line
+    return single or bool(_OPENER.match(joined)) or bool(_ADDRESS.search(first_line))
 
 
 def _is_header_block(lines: list[str], index: int) -> bool:
