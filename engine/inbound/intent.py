@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import yaml
 
+from channels.keywords import keyword
 from channels.quoting import strip_quoted
 from engine.inbound import intent_rules as rules
 from sequences.errors import InputError
@@ -189,7 +190,7 @@ class RuleClassifier:
         return _decide(self._hits(body))
 
     def _hits(self, body: str) -> list[_Hit]:
-        hits: list[_Hit] = []
+        hits = _keyword_hits(body)
         for rule in self._rules:
             for match in rule.pattern.finditer(body):
                 phrase = match.group().strip()
@@ -203,6 +204,22 @@ class RuleClassifier:
         if asked:
             hits.append(_Hit("question", rules.QUESTION_MARK_WEIGHT * asked, "'?'", -1, -1))
         return hits
+
+
+_KEYWORD_CUES: dict[str, tuple[Intent, float]] = {
+    "STOP": ("unsubscribe", 3),  # "STOP", "Arrêt svp", "parar": an opt-out on any channel
+    "YES": ("interested", 2),  # "Yes!" on its own answers the recruiter's question
+}
+
+
+def _keyword_hits(body: str) -> list[_Hit]:
+    """Lines that are an SMS keyword (``channels.keywords``, the one list) as cues."""
+    hits, start = [], 0
+    for line in body.split("\n"):
+        if cue := _KEYWORD_CUES.get(keyword(line) or ""):
+            hits.append(_Hit(*cue, f"keyword {line.strip()!r}", start, start + len(line)))
+        start += len(line) + 1
+    return hits
 
 
 def _decide(hits: Sequence[_Hit]) -> Verdict:

@@ -20,7 +20,7 @@ UNSUBSCRIBE: tuple[Cue, ...] = (
     (r"\bstop (e-?mailing|contacting|messaging|texting|writing to|sending)\b", 3),
     (r"\b(do not|don't|dont|never) (contact|e-?mail|message|text|write to) me\b", 3),
     (r"\b(delete|remove|erase) my (data|details|information|e-?mail|address)\b", 3),
-    (r"^\W*(stop|stopall|unsubscribe|cancel|end|quit)\W*$", 3),
+    # a line that is an SMS opt-out keyword ("STOP", "Arrêt svp"): channels.keywords
     (r"\b(do not|don't|dont|no longer) want to (receive|get|hear)\b", 3),
     # fr
     (r"\bdes(inscri|abonn)\w*", 3),
