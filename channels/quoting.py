@@ -137,7 +137,9 @@ def _new_lines(lines: list[str]) -> list[str]:
 
 
 def _quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    """A ``>`` line, or a ``|`` line as some clients quote (not a table row ``| a | b |``)."""
+    bare = line.strip()
+    return bare.startswith(">") or (bare.startswith("|") and not bare[1:].endswith("|"))
 
 
 def _quote_follows(lines: list[str], index: int) -> bool:

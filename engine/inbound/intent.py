@@ -229,6 +229,8 @@ def _decide(hits: Sequence[_Hit]) -> Verdict:
         scores[hit.intent] = scores.get(hit.intent, 0.0) + hit.weight
     if not scores:
         return Verdict("other", 0.5, "no intent cue found")
+    if scores.get("interested", 0) >= 2 and "question" in scores:
+        scores["question"] = 0.0  # interest with questions: the recruiter answers them anyway
     ranked = sorted(scores, key=lambda intent: (-scores[intent], PRIORITY.index(intent)))
     top, score = ranked[0], scores[ranked[0]]
     runner_up = scores[ranked[1]] if len(ranked) > 1 else 0.0

@@ -60,6 +60,27 @@ CASES = {
         "Yes, in Berlin.\nGo and Python.",
     ),
     "no-history": ("Just text.\n", "Just text."),
+    "sendt-fra-min-ipad": ("Takk, det passer.\n\nSendt fra min iPad", "Takk, det passer."),
+    "pipe-quoted": (
+        "Not now, thanks.\n\n2026/3/2 Charlotte Bellet <charlotte@acme.example>\n\n"
+        "| Would you like to unsubscribe from these updates?\n| Reply STOP.",
+        "Not now, thanks.",
+    ),
+    "table-row-kept": (
+        "Here are my dates:\n| Mon | Tue |\n| 10h | 14h |",
+        "Here are my dates:\n| Mon | Tue |\n| 10h | 14h |",
+    ),
+    "attribution-split-by-blank-lines": (
+        "Works for me.\n\nOn Mon, 2 Mar 2026 at 09:00 Charlotte Bellet\n\n<\n"
+        "mailto:charlotte@acme.example\n> wrote:\n\nWould you have ten minutes?",
+        "Works for me.",
+    ),
+    "handle-in-text-above-dutch-attribution": (
+        "The idea from @elberet might be it.\nI will let you know.\n"
+        'Op 2 mrt. 2026 09:00 schreef "Charlotte" <charlotte@acme.example> het\n'
+        "volgende geschreven:\n\n> Hallo",
+        "The idea from @elberet might be it.\nI will let you know.",
+    ),
     "sentence-starting-with-on": (
         "On Thursday I am free.\nThanks\n\nOn Mon, 2 Mar 2026, Charlotte wrote:\n> hi",
         "On Thursday I am free.\nThanks",
