@@ -39,17 +39,18 @@ _SEPARATOR = re.compile(
     r"^[\s*]*(?:-{2,}\s*(?:original message|reply message|antwort nachricht|message d'origine"
     r"|urspr[üu]ngliche nachricht|mensaje original|messaggio originale|oorspronkelijk bericht"
     r"|originalmeddelelse|forwarded message|message transféré|weitergeleitete nachricht)"
-    r"\s*-{2,}|-{3,}[^-]{3,40}-{3,}|_{10,}|-{10,}|begin forwarded message:)[\s*]*$",
+    r"\s*-{2,}|-{3,}[^-]{3,40}-{3,}|_{10,}|-{10,}|={10,}|begin forwarded message:)[\s*]*$",
     re.IGNORECASE,
 )
 _HEADER_KEYS = (
     r"from|de|von|van|da|od|fra|från|от|sent|date|envoy[ée](?: le)?|gesendet|datum|enviado"
     r"|fecha|verzonden|data|wys[łl]ano|sendt|skickat|дата|to|[àa]|an|para|aan|do|til|till"
     r"|subject|objet|betreff|asunto|onderwerp|oggetto|temat|emne|ämne|тема|cc|отправлено|кому"
+    r"|发件人|发送时间|收件人|主题|抄送|日期"
 )
-_HEADER = re.compile(rf"^[\s*>]*(?:{_HEADER_KEYS})\s?:\*?\s", re.IGNORECASE)
+_HEADER = re.compile(rf"^[\s*>]*(?:{_HEADER_KEYS})\s?[:：]\*?\s", re.IGNORECASE)
 _FROM_OR_DATE = re.compile(
-    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата)\s?:",
+    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата|发件人|日期)\s?[:：]",
     re.IGNORECASE,
 )
 _SIGNATURE = re.compile(
@@ -126,7 +127,7 @@ def _new_lines(lines: list[str]) -> list[str]:
                 break  # an unquoted history: everything below is the old message
             index, in_signature = header_end, False
             continue
-        if _quoted(line):
+        if _quoted(line) or _wrapped_quote(lines, index):
             in_signature = False
         elif _SIGNATURE.match(line.strip()) and (kept or line.startswith("--")):
             in_signature = True
@@ -140,6 +141,16 @@ def _quoted(line: str) -> bool:
     """A ``>`` line, or a ``|`` line as some clients quote (not a table row ``| a | b |``)."""
     bare = line.strip()
     return bare.startswith(">") or (bare.startswith("|") and not bare[1:].endswith("|"))
+
+
+def _wrapped_quote(lines: list[str], index: int) -> bool:
+    """The tail of a long quoted line a client wrapped without its ``>``: lower case, right
+    between two quoted lines ("> ... pharetra d" / "ignissim odio?" / ">")."""
+    line = lines[index].strip()
+    if not line[:1].islower() or index == 0 or index + 1 >= len(lines):
+        return False
+    above, below = lines[index - 1], lines[index + 1]
+    return _quoted(above) and len(above.strip()) >= 60 and _quoted(below)
 
 
 def _quote_follows(lines: list[str], index: int) -> bool:

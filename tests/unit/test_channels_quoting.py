@@ -81,6 +81,28 @@ CASES = {
         "volgende geschreven:\n\n> Hallo",
         "The idea from @elberet might be it.\nI will let you know.",
     ),
+    "quote-line-wrapped-without-marker": (
+        "Thanks, will do.\n\n"
+        "On Mon, 2 Mar 2026 at 09:00, Charlotte <charlotte@acme.example> wrote:\n"
+        "> Would you have ten minutes on Thursday to talk about the platform te\n"
+        "am?\n>\n> Charlotte",
+        "Thanks, will do.",
+    ),
+    "inline-answer-under-a-long-quote-line-kept": (
+        "> Would you have ten minutes on Thursday to talk about the platform team?\n"
+        "Yes, Thursday at 10.\n> Which stack do you prefer?",
+        "Yes, Thursday at 10.",
+    ),
+    "equals-separator": (
+        "Merci.\n\n========================================\n\nMessage du : 02/03/2026 09:00\n"
+        "De : charlotte@acme.example\n\nBonjour Ada",
+        "Merci.",
+    ),
+    "outlook-zh": (
+        "好的，谢谢。\n\n发件人: Charlotte <charlotte@acme.example>\n发送时间: 2026年3月2日 9:00\n"
+        "收件人: Ada\n主题: Platform team\n\nHi Ada",
+        "好的，谢谢。",
+    ),
     "sentence-starting-with-on": (
         "On Thursday I am free.\nThanks\n\nOn Mon, 2 Mar 2026, Charlotte wrote:\n> hi",
         "On Thursday I am free.\nThanks",
