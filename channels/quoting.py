@@ -56,7 +56,12 @@ _FROM_OR_DATE = re.compile(
 _SIGNATURE = re.compile(
     r"^(?:--\s?|__|(?:sent|envoy[ée]|enviado|inviato|verzonden|gesendet|wysłane|sendt|skickat)"
     r"\s+(?:from|de|depuis|desde|da|vanaf|von|mit|with|z|fra|från)\s.{0,60}"
-    r"|von meinem\s.{0,40}\sgesendet|get outlook for\s.{0,30}|sent with\s.{0,40})$",
+    r"|von meinem\s.{0,40}\sgesendet|get outlook for\s.{0,30}|sent with\s.{0,40}"
+    # a legal disclaimer below the reply: its heading, or its first sentence
+    r"|(?:disclaimer|confidentiality notice|haftungsausschluss|avis de confidentialit[ée]"
+    r"|aviso legal)\s*:?"
+    r"|(?:the information (?:contained )?in this|this) (?:e-?mail|communication|message)\b"
+    r".{0,80}\bconfidential\b.*)$",
     re.IGNORECASE,
 )
 # "2011/4/7 Nathan <support@example.com>" right above a quote, no colon

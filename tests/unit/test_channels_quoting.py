@@ -93,6 +93,16 @@ CASES = {
         "Yes, Thursday at 10.\n> Which stack do you prefer?",
         "Yes, Thursday at 10.",
     ),
+    "legal-disclaimer": (
+        "Happy to talk on Friday.\n\nAda\n\nDisclaimer\n\nThe information contained in this "
+        "communication is confidential. Please remove me from ... is not an opt-out here.",
+        "Happy to talk on Friday.\n\nAda",
+    ),
+    "disclaimer-sentence": (
+        "Not now, thanks.\nThis email and any attachments are confidential and intended solely "
+        "for the addressee.",
+        "Not now, thanks.",
+    ),
     "equals-separator": (
         "Merci.\n\n========================================\n\nMessage du : 02/03/2026 09:00\n"
         "De : charlotte@acme.example\n\nBonjour Ada",
