@@ -24,8 +24,7 @@ import httpx
 from pydantic import SecretStr
 
 from channels.base import OutboundMessage
-from channels.sendgrid import SendgridChannel, build_payload
-from channels.settings import SendgridSettings
+from channels.sendgrid import SendgridChannel, SendgridSettings, build_payload
 from channels.testing import FakeProvider
 from channels.transport import pooled_client
 

@@ -119,6 +119,7 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
     from engine.outbox.adapters import build_channels, close_channels
     from engine.runs.runtime import Runtime
     from engine.runs.tick import tick
+    from engine.runs.workers import freeze_heap
     from engine.store.database import Database
 
     folder = Path(tempfile.mkdtemp())
@@ -134,6 +135,7 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
     db = Database(url)
     _insert_talents(db, talents)
     rt = Runtime.load(config, load_workspace(root))
+    freeze_heap()  # as `nurture run` does
 
     async def once() -> Any:
         channels = build_channels(config)

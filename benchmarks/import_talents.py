@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.store.database import Database, insert_rows
+from engine.store.database import Database
+from engine.store.dialect import insert_rows
 from engine.store.models import Talent
 from engine.talents.csv_import import import_talents, read_csv
 

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, insert, select
 
 from campaigns.workspace import load_workspace
-from channels.sendgrid_webhooks import event_webhook_public_key, sign_event_webhook
+from channels.sendgrid import event_webhook_public_key, sign_event_webhook
 from engine.enrollments.enroll import store_snapshot
 from engine.store.database import Database
 from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent

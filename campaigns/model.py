@@ -58,7 +58,7 @@ class Sender(_Frozen):
 
 
 class Audience(_Frozen):
-    """Who is enrolled; compiled to one SQL select by ``campaigns.audience``, never in Python.
+    """Who is enrolled; compiled to one SQL select by the engine, never in Python.
 
     Every condition given must hold. Erased and snoozed talents are never selected, and
     ``not_interested`` talents only once their re-contact date has passed.

@@ -38,7 +38,7 @@ def render(name: str) -> str:
     return json.dumps(schema_of(model, title), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def schema_files(out: Path | None = None) -> dict[Path, str]:
+def _schema_files(out: Path | None = None) -> dict[Path, str]:
     """Each schema file's path (in the source tree, or under ``out``) and its content."""
     return {(out or ROOT / folder) / name: render(name) for name, (_, folder, _) in SCHEMAS.items()}
 
@@ -47,7 +47,7 @@ def stale_schemas(out: Path | None = None) -> list[Path]:
     """Schema files missing or different from what the models generate now."""
     return [
         path
-        for path, text in schema_files(out).items()
+        for path, text in _schema_files(out).items()
         if not path.is_file() or path.read_text(encoding="utf-8") != text
     ]
 
@@ -55,7 +55,7 @@ def stale_schemas(out: Path | None = None) -> list[Path]:
 def write_schemas(out: Path | None = None) -> list[Path]:
     """Write every schema file; returns the paths written."""
     written = []
-    for path, text in schema_files(out).items():
+    for path, text in _schema_files(out).items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)

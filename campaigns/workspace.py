@@ -135,10 +135,10 @@ def check_workspace_settings(root: Path) -> tuple[WorkspaceSettings, list[Proble
 def sequence_ids(root: Path) -> list[str]:
     """The ids the sequence files of ``root`` declare, read without validating them (a
     misspelt ``sequnce:`` key read as meant)."""
-    return [found for path in definition_files(root, "sequences") for found in _declared_id(path)]
+    return [found for path in _definition_files(root, "sequences") for found in _declared_id(path)]
 
 
-def definition_files(root: Path, folder: str) -> list[Path]:
+def _definition_files(root: Path, folder: str) -> list[Path]:
     """The YAML files of ``root/folder``, sorted."""
     return sorted(p for p in (root / folder).glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 
@@ -153,7 +153,7 @@ def _sequences(
     broken: set[str] = set()
     problems: list[Problem] = []
     limit = settings.sms_segment_limit
-    for path in definition_files(root, "sequences"):
+    for path in _definition_files(root, "sequences"):
         document, found = check_sequence_file(path, root, sms_segment_limit=limit)
         problems += found
         if document is None:
@@ -194,7 +194,7 @@ def _campaigns(
 ) -> tuple[dict[str, Campaign], list[Problem]]:
     campaigns: dict[str, Campaign] = {}
     problems: list[Problem] = []
-    for path in definition_files(root, "campaigns"):
+    for path in _definition_files(root, "campaigns"):
         campaign, source, found = check_campaign_file(path)
         problems += found
         if campaign is None or source is None:

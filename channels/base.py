@@ -1,11 +1,15 @@
-"""What every channel speaks: an outbound message, a receipt, inbound events, the protocol."""
+"""What every channel speaks: an outbound message, a receipt, inbound events, the protocol,
+and how a channel class describes and builds itself (``ChannelClass``, ``ChannelConfig``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from channels.errors import ChannelConfigError, DeliveryError
 
@@ -105,3 +109,65 @@ class Channel(Protocol):
     async def send(self, messages: Sequence[OutboundMessage]) -> list[Receipt]: ...
 
     async def aclose(self) -> None: ...
+
+
+class ChannelSettings(BaseModel):
+    """A channel's settings: frozen, unknown keys refused, secrets as ``SecretStr``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_S = TypeVar("_S", bound=ChannelSettings)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """What every channel class is built from: ``cls.from_config(config)``, built-ins and
+    entry-point plugins alike.
+
+    ``env`` is the environment the engine read once at its entry point (channels never read
+    ``os.environ``); ``workspace``, ``public_url`` (where provider webhooks come back) and
+    ``clock`` are what only the engine knows.
+    """
+
+    env: Mapping[str, str]
+    workspace: Path
+    public_url: str
+    clock: Callable[[], datetime]
+
+
+class ChannelClass(Protocol):
+    """What a channel class says about itself in class attributes, read before it is built:
+    the message channels it ``serves``, its ``settings_model``, its ``setup_url`` (the page
+    that tells how to connect it), whether its messages link back to our public URL."""
+
+    name: str
+    title: str
+    serves: frozenset[ChannelName]
+    settings_model: type[ChannelSettings]
+    setup_url: str
+    needs_public_url: bool
+
+    def from_config(self, config: ChannelConfig) -> Channel: ...
+
+
+def settings_from_env(
+    model: type[_S],
+    env: Mapping[str, str],
+    variables: Mapping[str, str],
+    *,
+    channel: str,
+    setup_url: str,
+    **given: Any,
+) -> _S:
+    """``model`` from the environment variables named per field (unset ones keep their
+    default) plus ``given``; a missing or invalid one is a ChannelConfigError naming the
+    variables and the setup page, never a pydantic traceback."""
+    values = {name: env[variable] for name, variable in variables.items() if env.get(variable)}
+    try:
+        return model(**values, **given)
+    except ValidationError as exc:
+        fields = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        wrong = [variable for name, variable in variables.items() if name in fields]
+        named = " and ".join(wrong) or ", ".join(sorted(fields))
+        raise ChannelConfigError(f"the {channel} channel needs {named} (see {setup_url})") from exc

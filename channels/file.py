@@ -18,23 +18,41 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import ClassVar
 
-from channels.base import OutboundMessage, Receipt
+from channels.base import (
+    ChannelConfig,
+    ChannelName,
+    ChannelSettings,
+    OutboundMessage,
+    Receipt,
+    settings_from_env,
+)
 from channels.email_headers import list_unsubscribe_headers, reply_to_address
 from channels.errors import ChannelConfigError, PermanentError
 from channels.retry import Clock, utcnow
-from channels.settings import FileSettings
 
 logger = logging.getLogger(__name__)
 
 
-def file_name(message: OutboundMessage) -> str:
+class FileSettings(ChannelSettings):
+    """Where the messages go, and the reply-to domain their ``.eml`` files show."""
+
+    directory: Path
+    inbound_domain: str | None = None
+
+
+ENVIRONMENT = {"inbound_domain": "NURTURE_INBOUND_DOMAIN"}
+"""The variable each setting is read from (documented in ``engine.config.ENVIRONMENT``)."""
+
+
+def _file_name(message: OutboundMessage) -> str:
     """``<message_id>.eml`` or ``.json``, the id made safe for a file name."""
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", message.message_id).lstrip(".") or "message"
     return f"{stem}.eml" if message.channel == "email" else f"{stem}.json"
 
 
-def render_email(message: OutboundMessage, settings: FileSettings, clock: Clock) -> bytes:
+def _render_email(message: OutboundMessage, settings: FileSettings, clock: Clock) -> bytes:
     """The message as an RFC 5322 ``.eml`` file, with the headers SendGrid would send."""
     email = EmailMessage()
     email["From"] = Address(message.sender_name or "", addr_spec=message.sender)
@@ -55,7 +73,7 @@ def render_email(message: OutboundMessage, settings: FileSettings, clock: Clock)
     return bytes(email)
 
 
-def render_text_message(message: OutboundMessage) -> bytes:
+def _render_text_message(message: OutboundMessage) -> bytes:
     """An SMS/WhatsApp message as the JSON of what Twilio would be asked to send."""
     record = {
         "message_id": message.message_id,
@@ -85,25 +103,43 @@ def _write_atomically(path: Path, content: bytes) -> None:
 class FileChannel:
     """Writes messages to files instead of sending them; ``provider_id`` is ``file-<id>``."""
 
-    name = "file"
+    name: ClassVar[str] = "file"
+    title: ClassVar[str] = "the file channel"
+    serves: ClassVar[frozenset[ChannelName]] = frozenset({"email", "sms", "whatsapp"})
+    settings_model: ClassVar[type[FileSettings]] = FileSettings
+    setup_url: ClassVar[str] = "docs/tutorial.md"
+    needs_public_url: ClassVar[bool] = False  # nobody can click a link in a file
 
     def __init__(self, settings: FileSettings, *, clock: Clock = utcnow) -> None:
         self.settings = settings
         self._clock = clock
         self._warned = False
 
+    @classmethod
+    def from_config(cls, config: ChannelConfig) -> FileChannel:
+        """Files in ``<workspace>/outbox/``, dated by the engine's clock (``--now``, the demo)."""
+        settings = settings_from_env(
+            FileSettings,
+            config.env,
+            ENVIRONMENT,
+            channel=cls.name,
+            setup_url=cls.setup_url,
+            directory=config.workspace / "outbox",
+        )
+        return cls(settings, clock=config.clock)
+
     def _write(self, message: OutboundMessage) -> Receipt:
         try:
             content = (
-                render_email(message, self.settings, self._clock)
+                _render_email(message, self.settings, self._clock)
                 if message.channel == "email"
-                else render_text_message(message)
+                else _render_text_message(message)
             )
         except (ValueError, TypeError) as exc:
             error = PermanentError(f"cannot render message: {exc}", code="payload")
             return Receipt(message.message_id, error=error)
         try:
-            _write_atomically(self.settings.directory / file_name(message), content)
+            _write_atomically(self.settings.directory / _file_name(message), content)
         except OSError as exc:
             error_ = ChannelConfigError(f"cannot write to {self.settings.directory}: {exc}")
             return Receipt(message.message_id, error=error_)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
-from channels.base import OutboundMessage, Receipt
+from channels.base import ChannelConfig, ChannelName, ChannelSettings, OutboundMessage, Receipt
 from channels.errors import ChannelConfigError, DeliveryError
 
 
@@ -15,7 +16,12 @@ class MemoryChannel:
     of each ``send`` call.
     """
 
-    name = "memory"
+    name: ClassVar[str] = "memory"
+    title: ClassVar[str] = "the memory channel"
+    serves: ClassVar[frozenset[ChannelName]] = frozenset({"email", "sms", "whatsapp"})
+    settings_model: ClassVar[type[ChannelSettings]] = ChannelSettings  # it has none
+    setup_url: ClassVar[str] = "docs/architecture.md"
+    needs_public_url: ClassVar[bool] = False
 
     def __init__(
         self, failures: Mapping[str, DeliveryError | ChannelConfigError] | None = None
@@ -25,6 +31,10 @@ class MemoryChannel:
         self.batches: list[int] = []
         self.failures: dict[str, DeliveryError | ChannelConfigError] = dict(failures or {})
         self.closed = False
+
+    @classmethod
+    def from_config(cls, config: ChannelConfig) -> MemoryChannel:
+        return cls()
 
     def fail(self, address: str, error: DeliveryError | ChannelConfigError) -> None:
         """Every later message to ``address`` fails with ``error``."""

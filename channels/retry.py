@@ -22,7 +22,7 @@ from channels.errors import ChannelConfigError, DeliveryError, TransientError
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], datetime]
-SendOne = Callable[[OutboundMessage], Awaitable["Sent"]]
+_SendOne = Callable[[OutboundMessage], Awaitable["Sent"]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class _Batch:
     def __init__(
         self,
         messages: Sequence[OutboundMessage],
-        send_one: SendOne,
+        send_one: _SendOne,
         policy: RetryPolicy,
         sleep: Sleep,
         rand: Callable[[], float],
@@ -155,7 +155,7 @@ class _Batch:
 
 async def send_batch(
     messages: Sequence[OutboundMessage],
-    send_one: SendOne,
+    send_one: _SendOne,
     *,
     concurrency: int,
     policy: RetryPolicy,

@@ -2,12 +2,11 @@
 
 httpcore's connection pool does work proportional to the *square* of its connections on
 every request event (httpcore 1.0.x scans every connection for every queued request and,
-for idle ones, counts them all again). At 50 connections that costs milliseconds of CPU
-per request and caps a client near 150 requests/s against a 50 ms provider. Several small
-pools behind one transport keep that cost flat: :class:`ShardedTransport` gives each
-request to the least busy of ``ceil(connections / per_pool)`` pools of at most
-``per_pool`` connections (5 measured cheapest: ~0.9 ms CPU per request at 50 connections,
-against ~1.2 ms with pools of 10 and ~7 ms with one pool of 50).
+for idle ones, counts them all again). With one large pool that CPU, not the provider,
+bounds how fast a client sends. Several small pools behind one transport keep that cost
+flat: :class:`ShardedTransport` gives each request to the least busy of
+``ceil(connections / per_pool)`` pools of at most ``per_pool`` connections (5, the
+cheapest size ``benchmarks/dispatch.py`` found; the figures are in benchmarks/README.md).
 """
 
 from __future__ import annotations

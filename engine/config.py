@@ -72,18 +72,14 @@ class Config:
     public_url: str = "http://127.0.0.1:8000"
     public_url_set: bool = False  # False: the local default above, which no talent can reach
     api_key: SecretStr | None = None
-    sendgrid_api_key: SecretStr | None = None
     sendgrid_webhook_public_key: str | None = None
-    sendgrid_base_url: str = "https://api.sendgrid.com"
     inbound_domain: str | None = None
     inbound_secret: SecretStr | None = None
-    twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
-    twilio_base_url: str | None = None
     email_channel: str = "file"
     sms_channel: str = "file"
     tick_processes: int = 1
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # channels read their own
 
     @classmethod
     def load(cls, workspace: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -95,14 +91,10 @@ class Config:
             public_url=(env.get("NURTURE_PUBLIC_URL") or cls.public_url).rstrip("/"),
             public_url_set=bool(env.get("NURTURE_PUBLIC_URL")),
             api_key=_secret(env, "NURTURE_API_KEY"),
-            sendgrid_api_key=_secret(env, "SENDGRID_API_KEY"),
             sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
-            sendgrid_base_url=(env.get("NURTURE_SENDGRID_BASE_URL") or cls.sendgrid_base_url),
             inbound_domain=env.get("NURTURE_INBOUND_DOMAIN") or None,
             inbound_secret=_secret(env, "NURTURE_INBOUND_SECRET"),
-            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=_secret(env, "TWILIO_AUTH_TOKEN"),
-            twilio_base_url=env.get("NURTURE_TWILIO_BASE_URL") or None,
             email_channel=env.get("NURTURE_EMAIL_CHANNEL")
             or ("sendgrid" if env.get("SENDGRID_API_KEY") else "file"),
             sms_channel=env.get("NURTURE_SMS_CHANNEL")

@@ -33,14 +33,6 @@ def escape(value: Any) -> Any:
     return value
 
 
-def to_html(source: str) -> str:
-    return render(source)[1]
-
-
-def to_text(source: str) -> str:
-    return render(source)[0]
-
-
 def render(source: str) -> tuple[str, str]:
     """``(text, html)`` of one Markdown source, parsed once."""
     parser = _parser()

@@ -73,7 +73,7 @@ def _size_of(value: Any) -> int:
     return len(value) if isinstance(value, str | list | tuple | bytes) else 0
 
 
-def binop(op: str, left: Any, right: Any) -> Any:
+def _binop(op: str, left: Any, right: Any) -> Any:
     """``left op right``, refused before it is computed when the result would be too big."""
     powers = op == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1
     if powers and right * math.log2(abs(left)) > MAX_BITS:
@@ -92,7 +92,7 @@ def _check_time() -> None:
         raise RenderLimitError(f"rendering took more than {MAX_SECONDS:g} seconds")
 
 
-def bounded_range(*args: int) -> Iterator[int]:
+def _bounded_range(*args: int) -> Iterator[int]:
     """``range()`` of at most ``MAX_RANGE`` items that stops at the render deadline."""
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
@@ -141,13 +141,13 @@ class BoundedSandbox(SandboxedEnvironment):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.globals["range"] = bounded_range
+        self.globals["range"] = _bounded_range
         self.filters = {
             name: _bounded_filter(name, function) for name, function in self.filters.items()
         }
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        return binop(operator, left, right)
+        return _binop(operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _check_time()
@@ -214,11 +214,11 @@ def _constant_limit(node: nodes.BinExpr | nodes.Call) -> Iterator[tuple[nodes.No
         if node.kwargs or node.dyn_args or node.dyn_kwargs:
             return
         pending: Callable[[], Any] = lambda: list(map(_constant, node.args))  # noqa: E731
-        check: Callable[[Any], Any] = lambda args: bounded_range(*args).__next__()  # noqa: E731
+        check: Callable[[Any], Any] = lambda args: _bounded_range(*args).__next__()  # noqa: E731
         text = "range"
     else:
         pending = lambda: (_constant(node.left), _constant(node.right))  # noqa: E731
-        check = lambda pair: binop(node.operator, *pair)  # noqa: E731
+        check = lambda pair: _binop(node.operator, *pair)  # noqa: E731
         text = node.operator
     try:
         operands = pending()
@@ -241,7 +241,7 @@ def _constant(node: nodes.Node) -> Any:
     if isinstance(node, nodes.Const):
         return node.value
     if isinstance(node, nodes.BinExpr) and node.operator in _OPERATORS:
-        return binop(node.operator, _constant(node.left), _constant(node.right))
+        return _binop(node.operator, _constant(node.left), _constant(node.right))
     if isinstance(node, nodes.Neg):
         return -_constant(node.node)
     raise _NotConstant

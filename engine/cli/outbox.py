@@ -110,6 +110,7 @@ def outbox_settle(
 ) -> None:
     """Settle in-doubt messages by hand, after looking them up in the provider's log."""
     from engine.core.clock import clock_from_option
+    from engine.enrollments.progress import PlanMessages
     from engine.outbox.dispatch import settle
     from engine.runs.runtime import Runtime
 
@@ -118,7 +119,8 @@ def outbox_settle(
     rt = Runtime.load(ctx.obj.config)
     with ctx.obj.db.session(immediate=True) as session:
         ids = [_message_id(session, prefix) for prefix in message_ids]
-        rows = settle(session, ids, sent=sent, now=clock_from_option(now)(), rt=rt)
+        now_at, sends = clock_from_option(now)(), PlanMessages(rt)
+        rows = settle(session, ids, sent=sent, now=now_at, sends=sends)
         for row in rows:
             done = "sent" if sent else f"planned again for {row.due_at:%Y-%m-%d %H:%M}"
             ctx.obj.console.print(f"{row.message_id} ({row.campaign}:{row.step_id}): {done}")

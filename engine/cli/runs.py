@@ -50,9 +50,11 @@ def run(
     from engine.core.clock import clock_from_option
     from engine.enrollments.enroll import trigger_event
     from engine.runs.runtime import Runtime
+    from engine.runs.workers import freeze_heap
 
     clock = clock_from_option(now)
     rt = Runtime.load(ctx.obj.config, dry_run=dry_run)
+    freeze_heap()
     event = trigger_event(rt.workspace.sequences[rt.campaign(campaign).sequence])
     if dry_run and (missing := _missing_sqlite_file(ctx.obj.config.database_url)):
         ctx.obj.console.print(f"nothing to plan: no talent base at {missing} yet "
@@ -86,13 +88,10 @@ def _prefect_tick(config: Config, campaign: str, now: str | None) -> dict[str, A
 
 def _missing_sqlite_file(url: str) -> Path | None:
     """The SQLite file ``url`` names when it does not exist (a dry run does not create it)."""
-    from sqlalchemy.engine import make_url
+    from engine.store.dialect import sqlite_file
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    path = Path(parsed.database)
-    return None if path.exists() else path
+    path = sqlite_file(url)
+    return None if path is None or path.exists() else path
 
 
 def _tick(
@@ -154,6 +153,7 @@ def serve(
 
     from engine.core.clock import system_clock
     from engine.runs.runtime import Runtime
+    from engine.runs.workers import freeze_heap
     from engine.web.app import create_app
 
     config = ctx.obj.config
@@ -167,6 +167,7 @@ def serve(
 
     check_public_url(config)  # every scheduled tick would fail on it
     rt = Runtime.load(config)
+    freeze_heap()
     with sigterm_interrupts(), prefect_api(scheduler=True):
         asyncio.run(_serve_scheduled(ctx.obj.console, server, config, rt))
 
@@ -248,14 +249,14 @@ def deploy(
 
 def _check_deployable(config: Config, api_url: str | None) -> None:
     """Workers on other machines need a Prefect server to poll and one shared talent base."""
-    from sqlalchemy.engine import make_url
+    from engine.store.dialect import shared_by_machines
 
     if not api_url:
         raise InputError(
             "nurture deploy registers on a Prefect server: set PREFECT_API_URL "
             "(e.g. http://prefect.internal:4200/api); nurture serve needs none"
         )
-    if make_url(config.database_url).get_backend_name() == "sqlite":
+    if not shared_by_machines(config.database_url):
         raise InputError(
             "workers on several machines need one shared talent base: set "
             "NURTURE_DATABASE_URL to PostgreSQL (postgresql+psycopg://...), not SQLite"

@@ -54,10 +54,11 @@ def tasks_done(
 ) -> None:
     """Complete a task; a waiting enrollment moves on (its `completed` branch)."""
     from engine.core.clock import clock_from_option
+    from engine.enrollments.progress import PlanMessages
     from engine.enrollments.todos import complete_task
     from engine.runs.runtime import Runtime
 
     rt = Runtime.load(ctx.obj.config)
     with ctx.obj.db.session(immediate=True) as session:
-        task = complete_task(session, task_id, now=clock_from_option(now)(), rt=rt)
+        task = complete_task(session, task_id, now=clock_from_option(now)(), sends=PlanMessages(rt))
         ctx.obj.console.print(f"task {task.id} done: {task.title}")

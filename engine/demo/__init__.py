@@ -1,0 +1,5 @@
+"""``nurture demo``: a simulated campaign over weeks, with a fake provider."""
+
+__all__ = [
+    "simulation",
+]

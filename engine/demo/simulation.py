@@ -25,11 +25,12 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
-from campaigns.audience import audience_select
-from channels.sendgrid_webhooks import event_webhook_public_key, sign_event_webhook
+from channels.sendgrid import event_webhook_public_key, sign_event_webhook
 from channels.twilio import sign_request
 from engine.config import Config
 from engine.core.clock import ManualClock
+from engine.enrollments.audience import audience_select
+from engine.enrollments.progress import PlanMessages
 from engine.enrollments.todos import complete_task
 from engine.outbox.adapters import build_channels, close_channels
 from engine.runs.runtime import Runtime
@@ -379,7 +380,7 @@ class Simulation:
 
     async def _done(self, task_id: int) -> None:
         with self.db.session() as session:
-            complete_task(session, task_id, now=self.clock(), rt=self.rt)
+            complete_task(session, task_id, now=self.clock(), sends=PlanMessages(self.rt))
 
 
 def _quarter(at: datetime) -> datetime:

@@ -14,17 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, and_, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from campaigns.audience import audience_select
 from campaigns.model import Campaign
 from campaigns.workspace import Workspace
 from engine.core import interpreter as machine
-from engine.enrollments.progress import ENROLLMENTS, prefetch, step_rows
+from engine.enrollments.audience import audience_select
+from engine.enrollments.progress import ENROLLMENTS, Batch, Lookups, PlanMessages, step_rows
 from engine.runs.runtime import Runtime
+from engine.store import dialect
 from engine.store.models import (
     CHANNELS,
     DUE_STATUSES,
@@ -33,13 +34,13 @@ from engine.store.models import (
     Suppression,
     Talent,
 )
+from engine.store.rows import EnrollmentRow
 from engine.talents.addresses import address_hash_of, talents_by_id
 from engine.talents.timeline import batched, record
 from sequences.document import SequenceDocument
 from sequences.errors import InputError
 
 ACTIVE = ("pending", "sending", "waiting")
-ENROLL_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -193,20 +194,9 @@ def enroll_inbound(
     return enrolled
 
 
-def _insert(session: Session) -> type:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert  # type: ignore[return-value]
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert  # type: ignore[return-value]
-
-
 def lock_campaign(session: Session, campaign_id: str) -> None:
-    """On PostgreSQL, serialize this transaction with others on the same campaign."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(campaign_id))))
+    """Serialize this transaction with others on the same campaign."""
+    dialect.serialize(session, campaign_id)
 
 
 def enroll_audience(
@@ -221,10 +211,7 @@ def enroll_audience(
 
     An inbound campaign has no audience: its people enter through their trigger event
     (:func:`enroll_inbound`), so a tick or a dry run enrolls nobody there.
-
-    SQLite: one INSERT ... SELECT. PostgreSQL: the ids first, then batched inserts, because
-    inside one INSERT ... SELECT the planner sees an empty ``enrollments`` table and checks
-    each candidate with a scan of the rows the statement itself is adding (quadratic).
+    (:func:`engine.store.dialect.insert_selected`: one INSERT ... SELECT where it can).
     """
     campaign, doc = _campaign(workspace, campaign_id)
     limit = campaign.limits.enroll_per_run if limit is None else limit
@@ -245,17 +232,7 @@ def enroll_audience(
         .limit(limit)
     )
     before = session.scalar(select(func.coalesce(func.max(Enrollment.id), 0))) or 0
-    insert_ = _insert(session)
-    if session.get_bind().dialect.name == "postgresql":
-        ids = list(session.scalars(candidates))
-        for start in range(0, len(ids), ENROLL_CHUNK):
-            rows = [{"talent_id": i, **values} for i in ids[start : start + ENROLL_CHUNK]]
-            session.execute(insert_(Enrollment).on_conflict_do_nothing(), rows)
-    else:
-        columns = ["talent_id", *values]
-        literals = [literal(v, getattr(Enrollment, k).type) for k, v in values.items()]
-        source = candidates.with_only_columns(Talent.id, *literals)
-        session.execute(insert_(Enrollment).from_select(columns, source).on_conflict_do_nothing())
+    dialect.insert_selected(session, Enrollment.__table__, "talent_id", candidates, values)
     return _record_entered(session, campaign.campaign, before, now)
 
 
@@ -281,7 +258,7 @@ def _record_entered(session: Session, campaign_id: str, after_id: int, now: date
 
 def due_enrollments(
     session: Session, campaign_id: str, *, now: datetime, limit: int
-) -> list[Row[Any]]:
+) -> list[EnrollmentRow]:
     """Enrollments of the campaign whose time has come, locked (skip locked on PostgreSQL)."""
     query = (
         select(ENROLLMENTS)
@@ -293,9 +270,10 @@ def due_enrollments(
         .order_by(ENROLLMENTS.c.due_at, ENROLLMENTS.c.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query))
+    return [
+        EnrollmentRow.from_row(row)
+        for row in session.execute(query.with_for_update(skip_locked=True))
+    ]
 
 
 def advance_due(
@@ -305,9 +283,10 @@ def advance_due(
     rows = due_enrollments(session, campaign_id, now=now, limit=limit)
     ids = [row.talent_id for row in rows]
     talents = talents_by_id(session, ids)
-    prefetch(session, [row.id for row in rows], list(talents.values()))
-    with batched(session):
-        done = step_rows(session, rt, rows, machine.Due(), now=now, talents=talents)
+    with batched(session) as writes:
+        lookups = Lookups.prefetch(session, [row.id for row in rows], talents.values())
+        batch = Batch(session, PlanMessages(rt), writes, lookups)
+        done = step_rows(batch, rows, machine.Due(), now=now, talents=talents)
     planned = sum(enrollment.status == "sending" for enrollment, _ in done)
     exited = sum(transition.state.status == "exited" for _, transition in done)
     errors = sum(enrollment.status == "error" for enrollment, _ in done)

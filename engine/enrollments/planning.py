@@ -8,8 +8,8 @@ thread step's message (``Re: ...``) and point In-Reply-To/References at its Mess
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from campaigns.model import Campaign
 from engine.core.links import unsubscribe_url
 from engine.runs.runtime import Runtime, render_context
-from engine.store.models import Enrollment, OutboxMessage, Talent
-from engine.talents.timeline import insert_later, record
+from engine.store.models import OutboxMessage, Talent
+from engine.store.rows import EnrollmentRow
+from engine.talents.timeline import Writes
 from sequences.document import SequenceDocument
 from sequences.model import EmailStep, SmsStep, WhatsappStep
 from sequences.templates import choose_variant, render_step
@@ -41,7 +42,7 @@ def sender_address(campaign: Campaign, channel: str) -> str:
     return sender.sms_from or sender.messaging_service_sid or ""
 
 
-def _thread(session: Session, enrollment: Enrollment, step: MessageStep) -> OutboxMessage | None:
+def _thread(session: Session, enrollment: EnrollmentRow, step: MessageStep) -> OutboxMessage | None:
     if not isinstance(step, EmailStep) or step.thread is None:
         return None
     return session.scalar(  # the latest pass of the thread's step, when the sequence loops
@@ -69,8 +70,9 @@ def _subject(rendered: str | None, parent: OutboxMessage | None) -> str | None:
 
 def plan_message(
     session: Session,
+    writes: Writes,
     rt: Runtime,
-    enrollment: Enrollment,
+    enrollment: EnrollmentRow,
     talent: Talent,
     doc: SequenceDocument,
     step: MessageStep,
@@ -78,10 +80,10 @@ def plan_message(
     due_at: datetime,
     now: datetime,
     pass_number: int = 1,
-) -> dict[str, Any]:
-    """Render ``step`` for ``talent`` and add its outbox row (status ``planned``): at once,
-    or with the rest of the batch inside :func:`engine.talents.timeline.batched`. ``pass_number``
-    counts the enrollment's passes through the step (a sequence may loop through a wait)."""
+) -> EnrollmentRow:
+    """Render ``step`` for ``talent`` and add its outbox row (status ``planned``) to
+    ``writes``; the enrollment with the variant it got. ``pass_number`` counts the
+    enrollment's passes through the step (a sequence may loop through a wait)."""
     campaign = rt.campaign(enrollment.campaign)
     variant = choose_variant(step, f"{enrollment.campaign}:{talent.id}") if step.variants else None
     message_id = uuid.uuid4().hex
@@ -107,7 +109,8 @@ def plan_message(
         "provider_message_id": None, "claimed_at": None, "lease_until": None, "error": None,
         "sent_at": None, "created_at": now,
     }  # fmt: skip
-    insert_later(session, OutboxMessage.__table__, row)
-    enrollment.variant = variant
-    record(session, "planned", at=now, talent_id=talent.id, message=SimpleNamespace(**row))
-    return row
+    writes.insert(OutboxMessage.__table__, row)
+    enrollment = replace(enrollment, variant=variant)
+    writes.record("planned", at=now, talent_id=talent.id, enrollment=enrollment,
+                  step_id=step.id, channel=step.channel, message_id=message_id)  # fmt: skip
+    return enrollment

@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core import interpreter as machine
-from engine.enrollments.progress import step_enrollment
-from engine.runs.runtime import Runtime
+from engine.enrollments.progress import Sends, step_enrollment
 from engine.store.models import Enrollment, Talent, Task
 from engine.talents.timeline import record
 from sequences.errors import InputError
@@ -66,10 +65,9 @@ def open_tasks(session: Session, *, include_done: bool = False) -> list[TaskView
     return [TaskView.from_row(task, talent) for task, talent in session.execute(query)]
 
 
-def complete_task(
-    session: Session, task_id: int, *, now: datetime, rt: Runtime | None = None
-) -> Task:
-    """Mark a task done and let its enrollment move on; InputError for an unknown/done one."""
+def complete_task(session: Session, task_id: int, *, now: datetime, sends: Sends) -> Task:
+    """Mark a task done and let its enrollment move on (a send step it reaches does what
+    ``sends`` says); InputError for an unknown or completed task."""
     task = session.get(Task, task_id)
     if task is None:
         raise InputError(f"no task {task_id}")
@@ -86,5 +84,6 @@ def complete_task(
         and enrollment.status == "waiting"
         and enrollment.step_id == task.step_id
     ):
-        step_enrollment(session, enrollment, talent, machine.Event("completed"), now=now, rt=rt)
+        step_enrollment(session, enrollment, talent, machine.Event("completed"), now=now,
+                        sends=sends)  # fmt: skip
     return task

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from campaigns.workspace import Workspace
 from channels.base import InboundEvent
 from engine.core import interpreter as machine
-from engine.enrollments.progress import not_sent, step_enrollment
+from engine.enrollments.progress import LeavePending, not_sent, step_enrollment
 from engine.outbox.dispatch import mark_sent
 from engine.runs.runtime import load_document
 from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent, Task
@@ -181,7 +181,8 @@ def _effects(
 ) -> list[str]:
     effects: list[str] = []
     if row is not None and row.status in ("in_doubt", "claimed") and event.kind != "failed":
-        mark_sent(session, row, talent, now=now, provider_id=event.provider_message_id)
+        mark_sent(session, row, talent, now=now, provider_id=event.provider_message_id,
+                  sends=LeavePending())  # fmt: skip
         effects.append("reconciled")
     if _is_opt_out(event, intent):
         opt_out(session, talent, event.channel, now=now)
@@ -222,7 +223,7 @@ def opt_out(session: Session, talent: Talent, channel: str, *, now: datetime) ->
         message.status, message.error = "cancelled", "opted_out"
         enrollment = session.get(Enrollment, message.enrollment_id, with_for_update=True)
         if enrollment and enrollment.status == "sending" and enrollment.step_id == message.step_id:
-            not_sent(session, enrollment, talent, "opted_out", now=now, rt=None)
+            not_sent(session, enrollment, talent, "opted_out", now=now, sends=LeavePending())
         withdrawn += 1
     return withdrawn
 
@@ -307,7 +308,8 @@ def _branch(
             continue
         before = (target.status, target.step_id)
         trigger = machine.Event(name)
-        moved = step_enrollment(session, target, talent, trigger, now=now, workspace=workspace)
+        sends = LeavePending(workspace)
+        moved = step_enrollment(session, target, talent, trigger, now=now, sends=sends)
         moves.append((target, moved))
         if (target.status, target.step_id) != before:
             effects.append(f"enrollment:{target.status}:{target.step_id}")

@@ -1,86 +1,41 @@
 """Channel objects built from the configuration: SendGrid, Twilio, the file channel, or a
 third-party channel installed under the ``nurture.channels`` entry point group.
 
-``file`` (the default without provider keys) writes every message to ``<workspace>/outbox/``
-and says so loudly (once), so nobody mistakes a development run for real sending.
-A third-party channel class is built with ``Class.from_env(env)``, reading its own settings
-from the environment.
+Every one is built the same way, by :func:`channels.registry.build_channel`: its class says
+what it serves and whether its messages link back to us, and ``from_config`` reads its own
+settings. ``file`` (the default without provider keys) writes every message to
+``<workspace>/outbox/`` and says so loudly (once), so nobody mistakes a development run for
+real sending.
 """
 
 from __future__ import annotations
 
-from channels.base import Channel
+from channels.base import Channel, ChannelClass, ChannelConfig, ChannelName
 from channels.errors import ChannelConfigError
 from engine.config import Config
 from engine.core.clock import Clock, system_clock
 
 
-def _file(config: Config, clock: Clock) -> Channel:
-    from channels.file import FileChannel
-    from channels.settings import FileSettings
-
-    folder = config.workspace / "outbox"
-    settings = FileSettings(directory=folder, inbound_domain=config.inbound_domain)
-    return FileChannel(settings, clock=clock)
-
-
-def _sendgrid(config: Config) -> Channel:
-    from channels.sendgrid import SendgridChannel
-    from channels.settings import SendgridSettings
-
-    if config.sendgrid_api_key is None:
-        raise ChannelConfigError("NURTURE_EMAIL_CHANNEL=sendgrid needs SENDGRID_API_KEY")
-    settings = SendgridSettings(
-        api_key=config.sendgrid_api_key,
-        base_url=config.sendgrid_base_url,
-        inbound_domain=config.inbound_domain,
-        webhook_public_key=config.sendgrid_webhook_public_key,
-    )
-    return SendgridChannel(settings)
-
-
-def _twilio(config: Config) -> Channel:
-    from channels.settings import TwilioSettings
-    from channels.twilio import TwilioChannel
-
-    if not (config.twilio_account_sid and config.twilio_auth_token):
-        raise ChannelConfigError(
-            "NURTURE_SMS_CHANNEL=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
-        )
-    settings = TwilioSettings(
-        account_sid=config.twilio_account_sid,
-        auth_token=config.twilio_auth_token,
-        base_url=config.twilio_base_url,
-        status_callback_url=f"{config.public_url}/webhooks/twilio/status",
-    )
-    return TwilioChannel(settings)
-
-
-def _build(config: Config, name: str, clock: Clock) -> Channel:
-    if name == "sendgrid":
-        return _sendgrid(config)
-    if name == "twilio":
-        return _twilio(config)
-    if name == "file":
-        return _file(config, clock)
+def _classes(config: Config) -> dict[ChannelName, tuple[str, ChannelClass]]:
+    """``{"email": (name, class), "sms": ...}`` as configured; a class that does not serve
+    the channel it is configured for is a configuration error."""
     from channels.registry import load_channel_class
 
-    cls = load_channel_class(name)  # ChannelConfigError when nobody registered it
-    if not hasattr(cls, "from_env"):
-        raise ChannelConfigError(f"channel {name!r} ({cls.__qualname__}) has no from_env(env)")
-    channel: Channel = cls.from_env(config.env)
-    return channel
+    chosen: dict[ChannelName, tuple[str, ChannelClass]] = {}
+    for served, variable, name in (
+        ("email", "NURTURE_EMAIL_CHANNEL", config.email_channel),
+        ("sms", "NURTURE_SMS_CHANNEL", config.sms_channel),
+    ):
+        cls = load_channel_class(name)  # ChannelConfigError when nobody registered it
+        if served not in cls.serves:
+            serves = ", ".join(sorted(cls.serves))
+            raise ChannelConfigError(f"{variable}={name}: {cls.title} sends {serves}, not {served}")
+        chosen[served] = (name, cls)
+    return chosen
 
 
-PUBLIC_URL_CHANNELS = {"sendgrid": "SendGrid", "twilio": "Twilio"}
-"""Channels whose messages carry links back to the webhook app (unsubscribe links, Twilio's
-StatusCallback): sending through them with the local default URL would mail dead links."""
-
-
-def check_public_url(config: Config) -> None:
-    """Refuse real sending without ``NURTURE_PUBLIC_URL`` (the file channel needs none)."""
-    names = [config.email_channel, config.sms_channel]
-    real = sorted({PUBLIC_URL_CHANNELS[n] for n in names if n in PUBLIC_URL_CHANNELS})
+def _check_public_url(config: Config, classes: list[ChannelClass]) -> None:
+    real = sorted({cls.title for cls in classes if cls.needs_public_url})
     if real and not config.public_url_set:
         raise ChannelConfigError(
             f"{' and '.join(real)} messages link back to this server (unsubscribe links, "
@@ -89,15 +44,21 @@ def check_public_url(config: Config) -> None:
         )
 
 
+def check_public_url(config: Config) -> None:
+    """Refuse real sending without ``NURTURE_PUBLIC_URL`` (the file channel needs none)."""
+    _check_public_url(config, [cls for _, cls in _classes(config).values()])
+
+
 def build_channels(config: Config, clock: Clock = system_clock) -> dict[str, Channel]:
     """``{"email": ..., "sms": ..., "whatsapp": ...}`` as the configuration asks. ``clock``
     dates the file channel's messages (the engine's clock: ``--now``, the demo's weeks);
     provider channels keep the wall clock, which their Retry-After headers are read against."""
-    check_public_url(config)
-    email = _build(config, config.email_channel, clock)
-    if config.sms_channel == config.email_channel:
-        return {"email": email, "sms": email, "whatsapp": email}
-    sms = _build(config, config.sms_channel, clock)
+    classes = _classes(config)
+    _check_public_url(config, [cls for _, cls in classes.values()])
+    context = ChannelConfig(config.env, config.workspace, config.public_url, clock)
+    (email_name, email_cls), (sms_name, sms_cls) = classes["email"], classes["sms"]
+    email = email_cls.from_config(context)
+    sms = email if sms_name == email_name else sms_cls.from_config(context)
     return {"email": email, "sms": sms, "whatsapp": sms}
 
 

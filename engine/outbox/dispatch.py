@@ -34,10 +34,19 @@ from engine.core import interpreter as machine
 from engine.core.calendar import calendar_for
 from engine.core.clock import Clock
 from engine.enrollments.enroll import lock_campaign
-from engine.enrollments.progress import blocked, not_sent, step_enrollment, step_many
+from engine.enrollments.progress import (
+    Batch,
+    PlanMessages,
+    Sends,
+    blocked,
+    not_sent,
+    step_enrollment,
+    step_many,
+)
 from engine.outbox.limits import Limits, as_timedelta, screen
 from engine.runs.runtime import Runtime
-from engine.store.database import Database, among, execute_many
+from engine.store.database import Database
+from engine.store.dialect import among, execute_many
 from engine.store.models import CampaignState, Engagement, Enrollment, OutboxMessage, Talent
 from engine.talents.addresses import suppressed, talents_by_id
 from engine.talents.moves import change_stage, record_change
@@ -102,9 +111,7 @@ def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[
         .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query))
+    return list(session.execute(query.with_for_update(skip_locked=True)))
 
 
 async def claim(
@@ -180,7 +187,7 @@ def _withdraw(
         enrollment = session.get(Enrollment, row.enrollment_id)
         if enrollment and enrollment.status == "sending" and enrollment.step_id == row.step_id:
             talent = session.get_one(Talent, row.talent_id)
-            not_sent(session, enrollment, talent, reason, now=now, rt=rt)
+            not_sent(session, enrollment, talent, reason, now=now, sends=PlanMessages(rt))
     return keep
 
 
@@ -301,15 +308,15 @@ def _record_receipts(
     report = DispatchReport()
     by_id = {receipt.message_id: receipt for receipt in receipts}
     query = select(*_RECEIPT).where(among(session, _OUTBOX.c.message_id, by_id))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+    query = query.with_for_update()
     rows = [row for row in session.execute(query) if row.status in ("claimed", "in_doubt")]
     sent = [row for row in rows if by_id[row.message_id].error is None]
     unsent = [row.id for row in rows if by_id[row.message_id].error is not None]
-    with batched(session):
+    with batched(session) as writes:
         if sent:
-            _record_sent(session, rt, sent, by_id, now)
+            _record_sent(Batch(session, PlanMessages(rt), writes), sent, by_id, now)
             report.sent = len(sent)
+            writes.flush()  # before the unsent rows' own timeline rows
         if unsent:
             models = list(
                 session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(unsent)))
@@ -323,13 +330,13 @@ def _record_receipts(
 
 
 def _record_sent(
-    session: Session,
-    rt: Runtime,
+    batch: Batch,
     rows: list[Row[Any]],
     receipts: Mapping[str, Receipt],
     now: datetime,
 ) -> None:
     """:func:`mark_sent` for a batch of claimed (or in doubt) rows, with Core statements."""
+    session, record = batch.session, batch.writes.record
     execute_many(
         session,
         update(_OUTBOX)
@@ -342,8 +349,8 @@ def _record_sent(
     )  # fmt: skip
     for row in rows:
         if row.status == "in_doubt":
-            record(session, "reconciled", at=now, talent_id=row.talent_id, message=row)
-        record(session, "sent", at=row.sent_at or now, talent_id=row.talent_id, message=row)
+            record("reconciled", at=now, talent_id=row.talent_id, message=row)
+        record("sent", at=row.sent_at or now, talent_id=row.talent_id, message=row)
     talents = cast(Table, Talent.__table__)
     ids = sorted({row.talent_id for row in rows})
     # Read (and lock) the stages by key, then write each talent once: a WHERE on the stage
@@ -366,11 +373,11 @@ def _record_sent(
     by_talent = {row.talent_id: row for row in rows}
     for talent_id in first:
         row = by_talent[talent_id]
-        record_change(session, talent_id, "person", "prospect", at=now,
+        record_change(batch.writes, talent_id, "person", "prospect", at=now,
                       reason="first message sent", campaign=row.campaign,
                       enrollment_id=row.enrollment_id)  # fmt: skip
     moves = [(row.enrollment_id, row.step_id, machine.Sent(row.sent_at or now)) for row in rows]
-    step_many(session, rt, moves, now=now)
+    step_many(batch, moves, now=now)
 
 
 def _unsent(
@@ -392,7 +399,7 @@ def _unsent(
         row.due_at, row.error = now + backoff(row.attempts, error.retry_after), str(error)
         report.retried += 1
     elif isinstance(error, InDoubtError):
-        _in_doubt(session, rt, row, talent, str(error), now)
+        _in_doubt(session, PlanMessages(rt), row, talent, str(error), now)
         report.in_doubt += 1
     else:
         _failed(session, rt, row, talent, str(error), now=now)
@@ -408,7 +415,7 @@ def mark_sent(
     *,
     now: datetime,
     provider_id: str | None = None,
-    rt: Runtime | None = None,
+    sends: Sends,
 ) -> None:
     """The row went out: record it, stage the talent prospect, move the enrollment on."""
     was = row.status
@@ -424,12 +431,12 @@ def mark_sent(
     if talent.stage == "person":
         change_stage(session, talent, "prospect", at=now, reason="first message sent",
                      campaign=row.campaign, enrollment_id=row.enrollment_id)  # fmt: skip
-    _advance(session, rt, row, talent, machine.Sent(row.sent_at), now)
+    _advance(session, sends, row, talent, machine.Sent(row.sent_at), now)
 
 
 def _advance(
     session: Session,
-    rt: Runtime | None,
+    sends: Sends,
     row: OutboxMessage,
     talent: Talent,
     trigger: machine.Trigger,
@@ -437,7 +444,7 @@ def _advance(
 ) -> None:
     enrollment = session.get(Enrollment, row.enrollment_id)
     if enrollment and enrollment.status == "sending" and enrollment.step_id == row.step_id:
-        step_enrollment(session, enrollment, talent, trigger, now=now, rt=rt)
+        step_enrollment(session, enrollment, talent, trigger, now=now, sends=sends)
 
 
 def _failed(
@@ -448,7 +455,8 @@ def _failed(
     enrollment = session.get(Enrollment, row.enrollment_id)
     if enrollment and enrollment.status == "sending" and enrollment.step_id == row.step_id:
         enrollment.status = "waiting"  # the message is done with; its `failed` branch decides
-        step_enrollment(session, enrollment, talent, machine.Event("failed"), now=now, rt=rt)
+        failed = machine.Event("failed")
+        step_enrollment(session, enrollment, talent, failed, now=now, sends=PlanMessages(rt))
 
 
 # A recruiter's pause (`nurture campaigns pause`): only `nurture campaigns resume` lifts it,
@@ -482,24 +490,22 @@ def resume(session: Session, campaign_id: str, *, now: datetime) -> None:
 # --- leases ---------------------------------------------------------------------------------
 
 
-def expire_leases(session: Session, *, now: datetime, rt: Runtime | None = None) -> int:
+def expire_leases(session: Session, *, now: datetime, sends: Sends) -> int:
     """Claims whose lease ran out become ``in_doubt``: never re-sent, their enrollment moves
     on as if sent at claim time (a provider event later reconciles the row)."""
     query = select(OutboxMessage).where(
         OutboxMessage.status == "claimed", OutboxMessage.lease_until < now
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
+    rows = list(session.scalars(query.with_for_update(skip_locked=True)))
     talents = talents_by_id(session, [row.talent_id for row in rows])
     for row in rows:
         reason = "lease expired before a receipt was recorded"
-        _in_doubt(session, rt, row, talents[row.talent_id], reason, now)
+        _in_doubt(session, sends, row, talents[row.talent_id], reason, now)
     return len(rows)
 
 
 def settle(
-    session: Session, message_ids: list[str], *, sent: bool, now: datetime, rt: Runtime | None
+    session: Session, message_ids: list[str], *, sent: bool, now: datetime, sends: Sends
 ) -> list[OutboxMessage]:
     """Settle ``in_doubt`` rows by hand, once the provider's log says what happened: mark
     them sent (``sent``), or plan them again to go out at the next tick (they never left).
@@ -528,7 +534,7 @@ def settle(
     for row in rows.values():
         if sent:
             row.sent_at = row.claimed_at  # when it left, as near as we know
-            mark_sent(session, row, talents[row.talent_id], now=now, rt=rt)
+            mark_sent(session, row, talents[row.talent_id], now=now, sends=sends)
             continue
         detail = "never left: planned again by hand"
         record(session, "reconciled", at=now, talent_id=row.talent_id, message=row, detail=detail)
@@ -556,14 +562,14 @@ def _replied(session: Session, rows: Iterable[OutboxMessage]) -> list[OutboxMess
 
 
 def _in_doubt(
-    session: Session, rt: Runtime | None, row: OutboxMessage, talent: Talent, reason: str,
+    session: Session, sends: Sends, row: OutboxMessage, talent: Talent, reason: str,
     now: datetime,
 ) -> None:  # fmt: skip
     """Nobody knows whether ``row`` left: never send it again; its enrollment moves on as if
     it went out at claim time."""
     row.status, row.error, row.lease_until = "in_doubt", reason, None
     record(session, "in_doubt", at=now, talent_id=talent.id, message=row, detail=reason)
-    _advance(session, rt, row, talent, machine.Sent(row.claimed_at or now), now)
+    _advance(session, sends, row, talent, machine.Sent(row.claimed_at or now), now)
 
 
 # --- the loop -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, case, func, select
 from sqlalchemy.orm import Session
 
-from engine.store.database import among
+from engine.store.dialect import among
 from engine.store.models import OutboxMessage
 from sequences.model import Duration
 

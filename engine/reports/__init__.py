@@ -1,0 +1,5 @@
+"""Reports: the funnel per step and variant."""
+
+__all__ = [
+    "funnel",
+]

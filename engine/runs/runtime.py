@@ -3,7 +3,6 @@ snapshots by content hash; and the render context a talent's message is written 
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +40,6 @@ class Runtime:
     ) -> Runtime:
         if workspace is None:
             workspace = load_workspace(config.workspace)
-        # Everything alive now (Prefect, SQLAlchemy, the workspace) lives as long as the
-        # process: freeze it out of the cyclic collector, whose full passes would otherwise
-        # walk it again and again while a tick churns through ORM objects (~25 % of a tick).
-        gc.freeze()
         return cls(config, workspace, secret_key(config, create=not dry_run))
 
     def campaign(self, campaign_id: str) -> Campaign:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from channels.base import Channel
 from engine.core.clock import Clock, system_clock
 from engine.enrollments.enroll import Advanced, advance_due, enroll_audience
+from engine.enrollments.progress import PlanMessages
 from engine.outbox.dispatch import (
     PAUSED_BY_HAND,
     DispatchReport,
@@ -63,7 +64,7 @@ class TickSummary:
 
 def expire_step(db: Database, rt: Runtime, clock: Clock) -> int:
     with db.session(immediate=True) as session:
-        return expire_leases(session, now=clock(), rt=rt)
+        return expire_leases(session, now=clock(), sends=PlanMessages(rt))
 
 
 def enroll_step(db: Database, rt: Runtime, campaign_id: str, clock: Clock) -> int:

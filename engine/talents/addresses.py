@@ -3,18 +3,14 @@ finding a talent by address."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
-from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import String, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
-from engine.store.database import among
+from engine.store.dialect import address_hash, address_hash_of, among
 from engine.store.models import Suppression, Talent
 from sequences.errors import InputError
 
@@ -47,29 +43,6 @@ def _phone_number(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     return number
 
 
-def address_hash(address: str) -> str:
-    """The suppression-list key of a normalized email or E.164 phone."""
-    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
-
-
-class address_hash_of(FunctionElement[str]):
-    """:func:`address_hash` of a column, in SQL (a registered function on SQLite)."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(address_hash_of, "sqlite")
-def _address_hash_sqlite(element: address_hash_of, compiler: Any, **kw: Any) -> str:
-    return f"nurture_address_hash({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(address_hash_of, "postgresql")
-def _address_hash_postgresql(element: address_hash_of, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"encode(sha256(convert_to(lower(btrim({column})), 'UTF8')), 'hex')"
-
-
 def is_suppressed(session: Session, *addresses: str | None) -> bool:
     return bool(suppressed(session, [a for a in addresses if a]))
 
@@ -100,3 +73,15 @@ def find_talent(session: Session, address: str) -> Talent:
     if talent is None:
         raise InputError(f"no talent with {'email' if '@' in address else 'phone'} {address}")
     return talent
+
+
+__all__ = [
+    "address_hash",
+    "address_hash_of",
+    "find_talent",
+    "is_suppressed",
+    "normalize_email",
+    "normalize_phone",
+    "suppressed",
+    "talents_by_id",
+]

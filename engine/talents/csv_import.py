@@ -27,7 +27,8 @@ from phonenumbers import timezone as phone_timezone
 from sqlalchemy import String, Table, func, select, update
 from sqlalchemy.orm import Session
 
-from engine.store.database import Base, insert_rows
+from engine.store.database import Base
+from engine.store.dialect import insert_rows
 from engine.store.models import Engagement, Suppression, Talent, TalentLabel
 from engine.talents import timeline
 from engine.talents.addresses import (

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from engine.core.stages import TRANSITIONS, can_move
 from engine.store.models import Talent
-from engine.talents.timeline import record
+from engine.talents.timeline import Writes, record
 from sequences.errors import InputError
 from sequences.model import STAGES
 
@@ -35,14 +36,14 @@ def change_stage(
         if strict and target != talent.stage:
             raise InputError(f"a talent cannot move from {talent.stage} to {target}")
         return False
-    record_change(session, talent.id, talent.stage, target, at=at, reason=reason,
-                  campaign=campaign, enrollment_id=enrollment_id)  # fmt: skip
+    fields = _change(talent.id, talent.stage, target, reason, campaign, enrollment_id)
+    record(session, "stage_changed", at=at, **fields)
     talent.stage, talent.stage_changed_at, talent.updated_at = target, at, at
     return True
 
 
 def record_change(
-    session: Session,
+    writes: Writes,
     talent_id: int,
     current: str,
     target: str,
@@ -52,7 +53,21 @@ def record_change(
     campaign: str | None = None,
     enrollment_id: int | None = None,
 ) -> None:
-    """The timeline row of a stage change (the caller moves the talent)."""
-    record(session, "stage_changed", at=at, talent_id=talent_id, campaign=campaign,
-           enrollment_id=enrollment_id, detail=f"{current} -> {target} ({reason})",
-           data={"from": current, "to": target, "reason": reason})  # fmt: skip
+    """The timeline row of a stage change, with a batch's rows (the caller moves the
+    talent)."""
+    fields = _change(talent_id, current, target, reason, campaign, enrollment_id)
+    writes.record("stage_changed", at=at, **fields)
+
+
+def _change(
+    talent_id: int,
+    current: str,
+    target: str,
+    reason: str,
+    campaign: str | None,
+    enrollment_id: int | None,
+) -> dict[str, Any]:
+    """A stage change's timeline fields, but its time."""
+    return {"talent_id": talent_id, "campaign": campaign, "enrollment_id": enrollment_id,
+            "detail": f"{current} -> {target} ({reason})",
+            "data": {"from": current, "to": target, "reason": reason}}  # fmt: skip

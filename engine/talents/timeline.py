@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import FromClause, Table
 from sqlalchemy.orm import Session
 
-from engine.store.database import insert_rows
+from engine.store.dialect import insert_rows
 from engine.store.models import Engagement, Enrollment, OutboxMessage
-
-_BUFFER = "nurture.batched"  # session.info key of the rows a batched() block holds back
+from engine.store.rows import EnrollmentRow
 
 
 def values(
@@ -28,14 +28,15 @@ def values(
     *,
     at: datetime,
     talent_id: int | None,
-    enrollment: Enrollment | None = None,
-    message: OutboxMessage | Any = None,  # the model, a row or a namespace of its columns
+    enrollment: Enrollment | EnrollmentRow | None = None,
+    message: OutboxMessage | Any = None,  # the model or a Core row of the outbox
     step_id: str | None = None,
     channel: str | None = None,
     detail: str | None = None,
     data: dict[str, Any] | None = None,
     campaign: str | None = None,
     enrollment_id: int | None = None,
+    message_id: str | None = None,
 ) -> dict[str, Any]:
     """An Engagement's columns, filled from the enrollment and/or outbox message it is about."""
     if message is not None:
@@ -48,7 +49,7 @@ def values(
     return {
         "talent_id": talent_id, "kind": kind, "occurred_at": at, "channel": channel,
         "campaign": campaign, "enrollment_id": enrollment_id, "step_id": step_id,
-        "variant": variant, "message_id": message.message_id if message else None,
+        "variant": variant, "message_id": message.message_id if message else message_id,
         "provider": None, "provider_event_id": None, "detail": detail, "data": data or {},
     }  # fmt: skip
 
@@ -58,32 +59,37 @@ def entry(kind: str, **fields: Any) -> Engagement:
 
 
 def record(session: Session, kind: str, **fields: Any) -> None:
-    """Add a timeline row: now, or at the end of the enclosing :func:`batched` block."""
-    if _BUFFER in session.info:
-        insert_later(session, Engagement.__table__, values(kind, **fields))
-    else:
-        session.add(entry(kind, **fields))
+    """Add a timeline row (an ORM object, flushed with the session); a batch path writes
+    its rows through :class:`Writes` instead."""
+    session.add(entry(kind, **fields))
 
 
-def insert_later(session: Session, table: FromClause, row: dict[str, Any]) -> None:
-    """Insert ``row`` into ``table`` at the end of the enclosing :func:`batched` block, or
-    at once outside one."""
-    buffer = session.info.get(_BUFFER)
-    if buffer is None:
-        insert_rows(session, cast(Table, table), [row])
-    else:
-        buffer.setdefault(table, []).append(row)
+@dataclass
+class Writes:
+    """Rows held back by a batch (timeline rows, planned outbox rows) and written with one
+    multi-row INSERT per table when it ends: no ORM object each on the hot paths."""
+
+    session: Session
+    rows: dict[FromClause, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def insert(self, table: FromClause, row: dict[str, Any]) -> None:
+        self.rows.setdefault(table, []).append(row)
+
+    def record(self, kind: str, **fields: Any) -> None:
+        """:func:`record`, written at the end of the batch."""
+        self.insert(Engagement.__table__, values(kind, **fields))
+
+    def flush(self) -> None:
+        """Write the rows held so far (before a statement that must come after them)."""
+        rows, self.rows = self.rows, {}
+        for table, held in rows.items():
+            insert_rows(self.session, cast(Table, table), held)
 
 
 @contextmanager
-def batched(session: Session) -> Iterator[None]:
-    """Rows added inside (timeline rows, planned outbox rows) are written with one
-    multi-row INSERT per table when it ends: no ORM object each on the hot paths."""
-    buffer: dict[FromClause, list[dict[str, Any]]] = {}
-    session.info[_BUFFER] = buffer
-    try:
-        yield
-    finally:
-        del session.info[_BUFFER]
-    for table, rows in buffer.items():
-        insert_rows(session, cast(Table, table), rows)
+def batched(session: Session) -> Iterator[Writes]:
+    """The rows written through the yielded :class:`Writes` are inserted when the block
+    ends without an error (with one, the transaction is rolled back anyway)."""
+    writes = Writes(session)
+    yield writes
+    writes.flush()

@@ -17,6 +17,7 @@ from channels.errors import ChannelConfigError, InDoubtError, PermanentError, Tr
 from channels.memory import MemoryChannel
 from engine.config import Config
 from engine.core.clock import ManualClock
+from engine.enrollments.progress import PlanMessages
 from engine.enrollments.todos import complete_task
 from engine.inbound.events import apply_event
 from engine.runs.runtime import Runtime
@@ -138,6 +139,11 @@ class World:
         self.db, self.clock, self.channel = db, clock, MemoryChannel()
         self.rt = Runtime.load(config, load_workspace(root))
         self.channels: dict[str, Any] = {"email": self.channel, "sms": self.channel}
+
+    @property
+    def sends(self) -> PlanMessages:
+        """What a send step does when the test acts as a recruiter: plan with the runtime."""
+        return PlanMessages(self.rt)
 
     def talent(self, email: str, tag: str, **fields: Any) -> int:
         from engine.store.models import TalentLabel
@@ -361,8 +367,20 @@ def test_in_doubt_messages_settled_by_hand_go_out_again_once_or_count_as_sent(
     with world.db.session() as session:
         ids = {r.to: r.message_id for r in session.scalars(select(OutboxMessage))}
     with world.db.session() as session:  # the provider's log: Ann's left, Bob's never did
-        settle(session, [ids["ann@example.com"]], sent=True, now=world.clock(), rt=world.rt)
-        settle(session, [ids["bob@example.com"]], sent=False, now=world.clock(), rt=world.rt)
+        settle(
+            session,
+            [ids["ann@example.com"]],
+            sent=True,
+            now=world.clock(),
+            sends=world.sends,
+        )
+        settle(
+            session,
+            [ids["bob@example.com"]],
+            sent=False,
+            now=world.clock(),
+            sends=world.sends,
+        )
     world.tick("events")
     world.tick("events")
     assert [m.to for m in world.sent()] == ["bob@example.com"]  # once, and not Ann's again
@@ -375,7 +393,13 @@ def test_in_doubt_messages_settled_by_hand_go_out_again_once_or_count_as_sent(
         kinds = [e.kind for e in world.timeline(talent)]
         assert kinds.count("reconciled") == kinds.count("sent") == 1
     with world.db.session() as session, pytest.raises(InputError, match="sent, not in doubt"):
-        settle(session, [ids["ann@example.com"]], sent=True, now=world.clock(), rt=world.rt)
+        settle(
+            session,
+            [ids["ann@example.com"]],
+            sent=True,
+            now=world.clock(),
+            sends=world.sends,
+        )
 
 
 def test_a_message_in_doubt_is_not_sent_again_to_someone_who_replied_since(
@@ -390,7 +414,7 @@ def test_a_message_in_doubt_is_not_sent_again_to_someone_who_replied_since(
                                channel="email", data={}))  # fmt: skip
         message_id = session.scalars(select(OutboxMessage.message_id)).one()
     with world.db.session() as session, pytest.raises(InputError, match="replied since"):
-        settle(session, [message_id], sent=False, now=world.clock(), rt=world.rt)
+        settle(session, [message_id], sent=False, now=world.clock(), sends=world.sends)
     world.tick("events")
     assert world.sent() == []
 
@@ -542,7 +566,7 @@ def test_task_step_waits_for_the_recruiter(world: World) -> None:
     with world.db.session() as session:
         (task,) = session.scalars(select(Task))
         assert task.title == "Call Ann"  # rendered when created, as `nurture preview` shows it
-        complete_task(session, task.id, now=world.clock(), rt=world.rt)
+        complete_task(session, task.id, now=world.clock(), sends=world.sends)
     world.tick("calls")
     assert [m.step_id for m in world.sent()] == ["thanks"]
     assert world.enrollment(ann).outcome == "done"

@@ -12,10 +12,10 @@ import jsonschema
 import pytest
 from sqlalchemy import func, select
 
-from campaigns.audience import audience_select
 from campaigns.schema import SCHEMAS, schema_of
 from campaigns.workspace import check_workspace, load_workspace
 from engine.cli.app import main
+from engine.enrollments.audience import audience_select
 from engine.store.database import Database
 from engine.store.models import Talent
 from engine.talents.csv_import import import_talents, read_csv

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from campaigns.audience import audience_select
 from campaigns.model import Audience
+from engine.enrollments.audience import audience_select
 from engine.store.database import Database
 from engine.store.models import Talent, TalentLabel
 

@@ -9,11 +9,10 @@ from pydantic import SecretStr
 
 from channels.base import OutboundMessage
 from channels.errors import ChannelConfigError, PermanentError
-from channels.sendgrid import SendgridChannel
-from channels.settings import SendgridSettings, TwilioSettings
+from channels.sendgrid import SendgridChannel, SendgridSettings
 from channels.testing import FakeProvider
 from channels.transport import ShardedTransport
-from channels.twilio import TwilioChannel
+from channels.twilio import TwilioChannel, TwilioSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Table, bindparam, event, select, text, update
 
-import engine.store.database
-from engine.store.database import Database, among, execute_many, insert_rows
+import engine.store.dialect
+from engine.store.database import Database
+from engine.store.dialect import among, execute_many, insert_rows
 from engine.store.models import Talent
 
 
@@ -89,7 +90,7 @@ def test_insert_rows_writes_what_an_insert_would(
 ) -> None:
     """Every column named: COPY on PostgreSQL, the driver's executemany on SQLite (as for a
     large batch); a column left out: a plain INSERT (defaults)."""
-    monkeypatch.setattr(engine.store.database, "RAW_ROWS", 1)
+    monkeypatch.setattr(engine.store.dialect, "RAW_ROWS", 1)
     at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
     full = {"email": "ada@example.com", "phone": None, "first_name": "Ada\tLove\\lace\nTab",
             "last_name": "O'Hara", "timezone": "Asia/Tokyo", "country": "JP", "city": None,
@@ -120,7 +121,7 @@ def test_execute_many_writes_what_session_execute_would(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each row's values and the statement's own, through their processors (SQLite: raw)."""
-    monkeypatch.setattr(engine.store.database, "RAW_ROWS", 2)  # these two rows take the raw path
+    monkeypatch.setattr(engine.store.dialect, "RAW_ROWS", 2)  # these two rows take the raw path
     at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
     with db.session() as session:
         session.add_all(

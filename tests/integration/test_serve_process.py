@@ -24,7 +24,7 @@ import httpx
 from sqlalchemy import select
 from webapp_support import REPO, SIGNING_KEY, counts, sg_event, signed_batch
 
-from channels.sendgrid_webhooks import event_webhook_public_key
+from channels.sendgrid import event_webhook_public_key
 from engine.store.database import Database
 from engine.store.models import Engagement, Enrollment, Talent
 

@@ -17,8 +17,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
-from channels.sendgrid import sign_event_webhook
-from channels.sendgrid_webhooks import event_webhook_public_key
+from channels.sendgrid import event_webhook_public_key, sign_event_webhook
 from channels.twilio import sign_request
 from engine.config import Config
 from engine.core.clock import Clock

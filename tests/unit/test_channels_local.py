@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 
 from channels import registry
-from channels.base import Channel, OutboundMessage
+from channels.base import Channel, ChannelConfig, ChannelSettings, OutboundMessage
 from channels.errors import ChannelConfigError, PermanentError, TransientError
-from channels.file import FileChannel
+from channels.file import FileChannel, FileSettings
 from channels.memory import MemoryChannel
-from channels.retry import RetryPolicy, retry_after
+from channels.retry import RetryPolicy, retry_after, utcnow
 from channels.sendgrid import SendgridChannel
-from channels.settings import FileSettings
 from channels.testing import MemoryChannel as ShippedMemoryChannel
 from channels.twilio import TwilioChannel
 
@@ -126,8 +125,67 @@ def test_every_builtin_satisfies_the_protocol(tmp_path: Path) -> None:
     assert isinstance(file_channel(tmp_path), Channel)
 
 
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def test_every_builtin_describes_itself() -> None:
+    """What it serves, its settings model, a setup page that exists, built by from_config."""
+    served = {name: cls.serves for name, cls in registry.builtin_channels().items()}
+    assert served == {
+        "sendgrid": {"email"},
+        "twilio": {"sms", "whatsapp"},
+        "file": {"email", "sms", "whatsapp"},
+        "memory": {"email", "sms", "whatsapp"},
+    }
+    for name, cls in registry.builtin_channels().items():
+        assert cls.name == name
+        assert issubclass(cls.settings_model, ChannelSettings)
+        assert (REPOSITORY / cls.setup_url).is_file(), cls.setup_url
+    assert [n for n, c in registry.builtin_channels().items() if c.needs_public_url] == [
+        "sendgrid",
+        "twilio",
+    ]
+
+
+def test_from_config_reads_the_settings_from_the_given_environment(tmp_path: Path) -> None:
+    env = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "NURTURE_INBOUND_DOMAIN": "in.x"}
+    config = ChannelConfig(env, tmp_path, "https://hooks.example", lambda: NOW)
+    twilio = TwilioChannel.from_config(config)
+    assert twilio.settings.account_sid == "AC1"
+    assert twilio.settings.status_callback_url == "https://hooks.example/webhooks/twilio/status"
+    files = FileChannel.from_config(config)
+    assert files.settings.directory == tmp_path / "outbox"
+    assert files.settings.inbound_domain == "in.x"
+
+
+def test_a_missing_setting_names_its_variable_and_the_setup_page(tmp_path: Path) -> None:
+    config = ChannelConfig({"TWILIO_ACCOUNT_SID": "AC1"}, tmp_path, "https://h.example", utcnow)
+    with pytest.raises(ChannelConfigError) as raised:
+        TwilioChannel.from_config(config)
+    assert str(raised.value) == (
+        "the twilio channel needs TWILIO_AUTH_TOKEN (see docs/how-to/twilio.md)"
+    )
+    with pytest.raises(ChannelConfigError, match=r"needs SENDGRID_API_KEY \(see docs/how-to/"):
+        SendgridChannel.from_config(config)
+
+
 class PigeonChannel:
+    """A third-party channel describing itself as the built-ins do."""
+
     name = "pigeon"
+    title = "Pigeon post"
+    serves = frozenset({"sms"})
+    settings_model = ChannelSettings
+    setup_url = "https://pigeon.example/setup"
+    needs_public_url = False
+
+    @classmethod
+    def from_config(cls, config: ChannelConfig) -> PigeonChannel:
+        return cls()
+
+
+class MuteChannel:
+    name = "mute"
 
 
 def _entry(name: str, value: str) -> EntryPoint:
@@ -157,7 +215,11 @@ def test_a_duplicate_name_is_an_error(
 
 
 def test_unknown_and_broken_channels_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    entries = [_entry("broken", "no_such_module_xyz:Channel"), _entry("notaclass", "os.path:sep")]
+    entries = [
+        _entry("broken", "no_such_module_xyz:Channel"),
+        _entry("notaclass", "os.path:sep"),
+        _entry("mute", f"{__name__}:MuteChannel"),
+    ]
     monkeypatch.setattr(registry, "entry_points", lambda group: entries)
     with pytest.raises(ChannelConfigError, match=r"unknown channel .fax.*file, memory"):
         registry.load_channel_class("fax")
@@ -165,6 +227,8 @@ def test_unknown_and_broken_channels_are_config_errors(monkeypatch: pytest.Monke
         registry.load_channel_class("broken")
     with pytest.raises(ChannelConfigError, match="not a class"):
         registry.load_channel_class("notaclass")
+    with pytest.raises(ChannelConfigError, match="does not describe itself: no title, serves"):
+        registry.load_channel_class("mute")
 
 
 @pytest.mark.parametrize(

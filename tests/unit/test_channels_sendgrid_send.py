@@ -16,8 +16,7 @@ from pydantic import SecretStr
 
 from channels.base import OutboundMessage
 from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
-from channels.sendgrid import SendgridChannel
-from channels.settings import SendgridSettings
+from channels.sendgrid import SendgridChannel, SendgridSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -17,8 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from channels.errors import SignatureError
-from channels.sendgrid import event_webhook_public_key, sign_event_webhook, verify_event_webhook
-from channels.sendgrid_webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from channels.sendgrid import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    event_webhook_public_key,
+    sign_event_webhook,
+    verify_event_webhook,
+)
 from channels.twilio import sign_request, verify_request
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -15,8 +15,7 @@ from pydantic import SecretStr
 
 from channels.base import OutboundMessage
 from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
-from channels.settings import TwilioSettings
-from channels.twilio import TwilioChannel
+from channels.twilio import TwilioChannel, TwilioSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -1,22 +1,20 @@
 """An audience compiled to one SQL select of talent ids; nothing is filtered in Python.
 
 Tags and skills are rows of ``talent_labels`` (kind, value), matched through the
-``(kind, value, talent_id)`` index; custom attributes compare on the JSON column with
-SQLAlchemy's JSON accessors, which compile for SQLite (``json_extract``) and PostgreSQL
-(``->>``). Erased and snoozed talents are never selected; ``not_interested`` talents only
-once their re-contact date has passed.
+``(kind, value, talent_id)`` index; custom attributes compare on the JSON column
+(:class:`engine.store.dialect.json_equals`). Erased and snoozed talents are never selected;
+``not_interested`` talents only once their re-contact date has passed.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Select, and_, exists, func, literal, or_, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
 from campaigns.model import Audience
+from engine.store.dialect import json_equals
 from engine.store.models import Talent, TalentLabel
 from sequences.model import Duration
 
@@ -76,46 +74,7 @@ def _labels(audience: Audience) -> list[ColumnElement[bool]]:
 
 
 def _attributes(expected: dict[str, Any]) -> list[ColumnElement[bool]]:
-    return [_JsonEquals(Talent.attributes, key, value) for key, value in expected.items()]
-
-
-class _JsonEquals(ColumnElement[bool]):
-    """``attributes[key]`` equals ``value`` with its JSON type (7 is not "7", true is not 1).
-
-    SQLite: ``json_type`` and ``json_extract``; PostgreSQL: jsonb equality, which compares
-    numbers by value (7 = 7.0). No cast can fail on a row holding another type.
-    """
-
-    inherit_cache = False
-    type = Boolean()
-
-    def __init__(self, column: Any, key: str, value: str | int | float | bool) -> None:
-        self.column, self.key, self.value = column, key, value
-
-
-_SQLITE_TYPES = {
-    bool: "('true', 'false')",
-    int: "('integer', 'real')",
-    float: "('integer', 'real')",
-}
-
-
-@compiles(_JsonEquals, "sqlite")
-def _json_equals_sqlite(element: _JsonEquals, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.column, **kw)
-    path = compiler.process(literal(f'$."{element.key}"'), **kw)
-    kinds = _SQLITE_TYPES.get(type(element.value), "('text')")
-    value = int(element.value) if isinstance(element.value, bool) else element.value
-    wanted = compiler.process(literal(value), **kw)
-    return f"(json_type({column}, {path}) IN {kinds} AND json_extract({column}, {path}) = {wanted})"
-
-
-@compiles(_JsonEquals)
-def _json_equals_jsonb(element: _JsonEquals, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.column, **kw)
-    key = compiler.process(literal(element.key), **kw)
-    wanted = compiler.process(literal(json.dumps(element.value)), **kw)
-    return f"(({column} -> {key}) = CAST({wanted} AS JSONB))"
+    return [json_equals(Talent.attributes, key, value) for key, value in expected.items()]
 
 
 def _timedelta(duration: Duration) -> timedelta:

@@ -216,7 +216,7 @@ def inbound_form(body: bytes, content_type: str) -> dict[str, str]:
     return fields
 
 
-def is_auto_reply(headers: Message, subject: str | None) -> bool:
+def _is_auto_reply(headers: Message, subject: str | None) -> bool:
     """RFC 3834 Auto-Submitted, the common X- markers and Precedence, else the subject."""
     auto_submitted = (headers.get("Auto-Submitted") or "no").strip().lower()
     if auto_submitted != "no":
@@ -317,19 +317,6 @@ def parse_inbound(
         reply_token=ours[1] if ours else None,
         in_reply_to=(headers.get("In-Reply-To") or "").strip() or None,
         references=tuple(_MESSAGE_ID.findall(str(headers.get("References") or ""))),
-        auto_reply=is_auto_reply(headers, str(subject) if subject else None),
+        auto_reply=_is_auto_reply(headers, str(subject) if subject else None),
         attachments=_attachments(form),
     )
-
-
-__all__ = [
-    "SIGNATURE_HEADER",
-    "TIMESTAMP_HEADER",
-    "event_webhook_public_key",
-    "inbound_form",
-    "is_auto_reply",
-    "parse_events",
-    "parse_inbound",
-    "sign_event_webhook",
-    "verify_event_webhook",
-]

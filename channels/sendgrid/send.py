@@ -1,7 +1,7 @@
 """SendGrid email: v3 Mail Send built with the ``sendgrid`` helpers, POSTed with httpx.
 
 Webhooks (the signed Event Webhook and Inbound Parse) live in
-:mod:`channels.sendgrid_webhooks` and are re-exported here.
+:mod:`channels.sendgrid.webhooks`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 import random
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from sendgrid.helpers.mail import (
@@ -32,7 +32,7 @@ from sendgrid.helpers.mail import (
 )
 from sendgrid.helpers.mail.exceptions import SendGridException
 
-from channels.base import OutboundMessage, Receipt
+from channels.base import ChannelConfig, ChannelName, OutboundMessage, Receipt, settings_from_env
 from channels.email_headers import list_unsubscribe_headers, reply_to_address
 from channels.errors import ChannelConfigError, PermanentError, TransientError
 from channels.retry import (
@@ -45,15 +45,7 @@ from channels.retry import (
     send_batch,
     utcnow,
 )
-from channels.sendgrid_webhooks import (
-    event_webhook_public_key,
-    inbound_form,
-    parse_events,
-    parse_inbound,
-    sign_event_webhook,
-    verify_event_webhook,
-)
-from channels.settings import SendgridSettings
+from channels.sendgrid.settings import ENVIRONMENT, SendgridSettings
 from channels.transport import pooled_client, transport_error
 
 _E = TypeVar("_E", bound=Email)
@@ -92,8 +84,8 @@ def _settings_parts(settings: SendgridSettings) -> tuple[TrackingSettings, MailS
 
 def _address(kind: type[_E], address: str, name: str | None) -> _E:
     """``kind(address, name)``, without the helper's ``parseaddr`` of an address given with
-    no name: ours are bare addresses, validated on import, and parsing them cost a third
-    of the payload."""
+    no name: ours are bare addresses, validated on import, so parsing each one again on
+    every message is wasted work (the largest part of building the payload)."""
     email: _E = kind(None, name)
     email.email = address
     return email
@@ -154,7 +146,12 @@ def classify(response: httpx.Response, now: Clock = utcnow) -> Sent:
 class SendgridChannel:
     """Email through SendGrid v3 Mail Send; ``send`` never raises for one message."""
 
-    name = "sendgrid"
+    name: ClassVar[str] = "sendgrid"
+    title: ClassVar[str] = "SendGrid"
+    serves: ClassVar[frozenset[ChannelName]] = frozenset({"email"})
+    settings_model: ClassVar[type[SendgridSettings]] = SendgridSettings
+    setup_url: ClassVar[str] = "docs/how-to/sendgrid.md"
+    needs_public_url: ClassVar[bool] = True  # unsubscribe links point at the webhook app
 
     def __init__(
         self,
@@ -173,6 +170,13 @@ class SendgridChannel:
         self._sleep, self._clock, self._rand = sleep, clock, rand
         self._url = f"{settings.base_url.rstrip('/')}/v3/mail/send"
         self._auth = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+
+    @classmethod
+    def from_config(cls, config: ChannelConfig) -> SendgridChannel:
+        settings = settings_from_env(
+            SendgridSettings, config.env, ENVIRONMENT, channel=cls.name, setup_url=cls.setup_url
+        )
+        return cls(settings)
 
     async def send(self, messages: Sequence[OutboundMessage]) -> list[Receipt]:
         return await send_batch(
@@ -199,17 +203,3 @@ class SendgridChannel:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
-
-
-__all__ = [
-    "SendgridChannel",
-    "build_payload",
-    "classify",
-    "event_webhook_public_key",
-    "inbound_form",
-    "parse_events",
-    "parse_inbound",
-    "reply_to_address",
-    "sign_event_webhook",
-    "verify_event_webhook",
-]
