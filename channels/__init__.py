@@ -5,7 +5,7 @@ class describes and builds itself), ``errors``; providers ``sendgrid/`` and ``tw
 (each ``send``, ``webhooks``, ``settings``), ``file``, ``memory``; ``registry`` (built-ins
 and the ``nurture.channels`` entry points, loaded alike); ``retry`` (bounded, retried
 batches); ``transport`` (the pooled httpx client); ``quoting`` (reply text without its
-history); ``testing`` (the fake provider).
+history); ``keywords`` (SMS opt-out and opt-in words); ``testing`` (the fake provider).
 """
 
 from __future__ import annotations

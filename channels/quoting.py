@@ -32,33 +32,41 @@ _ATTRIBUTION = re.compile(
     r"|^.{0,160}\d.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,120}:\s*$",
     re.IGNORECASE,
 )
+_WROTE_END = re.compile(rf"\b(?:{_VERBS})\s*:\s*$", re.IGNORECASE)
 _OPENER = re.compile(r"^[-\s*]*(?:on|le|am|el|op|il|em|w dniu|den|på|dne|\d)\b", re.IGNORECASE)
 # "-----Original Message-----" in any language: a short label between dashes
 _SEPARATOR = re.compile(
     r"^[\s*]*(?:-{2,}\s*(?:original message|reply message|antwort nachricht|message d'origine"
     r"|urspr[üu]ngliche nachricht|mensaje original|messaggio originale|oorspronkelijk bericht"
     r"|originalmeddelelse|forwarded message|message transféré|weitergeleitete nachricht)"
-    r"\s*-{2,}|-{3,}[^-]{3,40}-{3,}|_{10,}|-{10,}|begin forwarded message:)[\s*]*$",
+    r"\s*-{2,}|-{3,}[^-]{3,40}-{3,}|_{10,}|-{10,}|={10,}|begin forwarded message:)[\s*]*$",
     re.IGNORECASE,
 )
 _HEADER_KEYS = (
     r"from|de|von|van|da|od|fra|från|от|sent|date|envoy[ée](?: le)?|gesendet|datum|enviado"
     r"|fecha|verzonden|data|wys[łl]ano|sendt|skickat|дата|to|[àa]|an|para|aan|do|til|till"
     r"|subject|objet|betreff|asunto|onderwerp|oggetto|temat|emne|ämne|тема|cc|отправлено|кому"
+    r"|发件人|发送时间|收件人|主题|抄送|日期"
 )
-_HEADER = re.compile(rf"^[\s*>]*(?:{_HEADER_KEYS})\s?:\*?\s", re.IGNORECASE)
+_HEADER = re.compile(rf"^[\s*>]*(?:{_HEADER_KEYS})\s?[:：]\*?\s", re.IGNORECASE)
 _FROM_OR_DATE = re.compile(
-    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата)\s?:",
+    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата|发件人|日期)\s?[:：]",
     re.IGNORECASE,
 )
 _SIGNATURE = re.compile(
-    r"^(?:--\s?|__|(?:sent|envoy[ée]|enviado|inviato|verzonden|gesendet|wysłane)"
-    r"\s+(?:from|de|depuis|desde|da|vanaf|von|mit|with|z)\s.{0,60}"
-    r"|von meinem\s.{0,40}\sgesendet|get outlook for\s.{0,30}|sent with\s.{0,40})$",
+    r"^(?:--\s?|__|(?:sent|envoy[ée]|enviado|inviato|verzonden|gesendet|wysłane|sendt|skickat)"
+    r"\s+(?:from|de|depuis|desde|da|vanaf|von|mit|with|z|fra|från)\s.{0,60}"
+    r"|von meinem\s.{0,40}\sgesendet|get outlook for\s.{0,30}|sent with\s.{0,40}"
+    # a legal disclaimer below the reply: its heading, or its first sentence
+    r"|(?:disclaimer|confidentiality notice|haftungsausschluss|avis de confidentialit[ée]"
+    r"|aviso legal)\s*:?"
+    r"|(?:the information (?:contained )?in this|this) (?:e-?mail|communication|message)\b"
+    r".{0,80}\bconfidential\b.*)$",
     re.IGNORECASE,
 )
 # "2011/4/7 Nathan <support@example.com>" right above a quote, no colon
 _DATED_SENDER = re.compile(r"^.{0,80}\d.{0,80}<[\w.+-]+@[\w-]+(?:\.[\w-]+)+>\s*:?$")
+_ADDRESS = re.compile(r"<|[\w.+-]+@[\w-]+\.\w")  # "@elberet" in a sentence is no sender
 _ATTRIBUTION_SPAN = 6  # lines a client may wrap an attribution over
 
 
@@ -124,7 +132,7 @@ def _new_lines(lines: list[str]) -> list[str]:
                 break  # an unquoted history: everything below is the old message
             index, in_signature = header_end, False
             continue
-        if _quoted(line):
+        if _quoted(line) or _wrapped_quote(lines, index):
             in_signature = False
         elif _SIGNATURE.match(line.strip()) and (kept or line.startswith("--")):
             in_signature = True
@@ -135,7 +143,19 @@ def _new_lines(lines: list[str]) -> list[str]:
 
 
 def _quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    """A ``>`` line, or a ``|`` line as some clients quote (not a table row ``| a | b |``)."""
+    bare = line.strip()
+    return bare.startswith(">") or (bare.startswith("|") and not bare[1:].endswith("|"))
+
+
+def _wrapped_quote(lines: list[str], index: int) -> bool:
+    """The tail of a long quoted line a client wrapped without its ``>``: lower case, right
+    between two quoted lines ("> ... pharetra d" / "ignissim odio?" / ">")."""
+    line = lines[index].strip()
+    if not line[:1].islower() or index == 0 or index + 1 >= len(lines):
+        return False
+    above, below = lines[index - 1], lines[index + 1]
+    return _quoted(above) and len(above.strip()) >= 60 and _quoted(below)
 
 
 def _quote_follows(lines: list[str], index: int) -> bool:
@@ -158,6 +178,10 @@ def _header_end(lines: list[str], index: int) -> int | None:
         return end
     if _DATED_SENDER.match(line) and _quote_follows(lines, index + 1):
         return index + 1
+    if _OPENER.match(line) and re.search(r"\d", line):  # "On <date> X" ... "<a> wrote:" apart
+        for end in range(index + 1, min(index + _ATTRIBUTION_SPAN, len(lines))):
+            if _WROTE_END.search(lines[end]):
+                return end + 1
     for end in range(index, min(index + _ATTRIBUTION_SPAN, len(lines))):
         if not lines[end].strip():
             return None
@@ -171,7 +195,7 @@ def _attribution(joined: str, *, single: bool, first_line: str) -> bool:
     """A wrapped attribution starts like one ("On", a date) or names the sender at once."""
     if len(joined) > 500 or not _ATTRIBUTION.match(joined):
         return False
-    return single or bool(_OPENER.match(joined)) or "@" in first_line or "<" in first_line
+    return single or bool(_OPENER.match(joined)) or bool(_ADDRESS.search(first_line))
 
 
 def _is_header_block(lines: list[str], index: int) -> bool:

@@ -14,11 +14,9 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from channels.base import ChannelName, EventKind, InboundEvent
 from channels.errors import PayloadError, SignatureError
+from channels.keywords import keyword
 from channels.twilio.send import WHATSAPP
 
-_STOP = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
-_START = {"START", "UNSTOP", "YES"}
-_HELP = {"HELP", "INFO"}
 _STATUS_KINDS: dict[str, EventKind] = {
     "accepted": "sent",
     "scheduled": "sent",
@@ -73,15 +71,19 @@ def _required(params: Mapping[str, str], *names: str) -> str:
 
 
 def _keyword_kind(params: Mapping[str, str]) -> tuple[EventKind, str | None]:
+    """``opted_out``/``opted_in`` for STOP/START, else a reply (``reason`` YES or HELP).
+
+    The Body is read by ``channels.keywords``, the one list; Twilio's ``OptOutType`` (sent
+    with Advanced Opt-Out) adds only its STOP and START verdicts: Twilio says START on a
+    "YES", which for us is a reply that re-subscribes only someone who had opted out.
+    """
     opt_out_type = (params.get("OptOutType") or "").strip().upper()
-    word = opt_out_type or " ".join((params.get("Body") or "").split()).upper().rstrip(".!")
-    if word in _STOP or word == "STOP ALL":
+    word = keyword(params.get("Body") or "")
+    if word == "STOP" or opt_out_type == "STOP":
         return "opted_out", "STOP"
-    if word in _START:
+    if word == "START" or (opt_out_type == "START" and word != "YES"):
         return "opted_in", "START"
-    if word in _HELP:
-        return "replied", "HELP"
-    return "replied", None
+    return "replied", word
 
 
 def _media(params: Mapping[str, str]) -> tuple[str, ...]:

@@ -187,11 +187,18 @@ def _effects(
     if _is_opt_out(event, intent):
         opt_out(session, talent, event.channel, now=now)
         effects.append(f"opted_out:{event.channel}")
-    elif event.kind == "opted_in":
+    elif event.kind == "opted_in" or _yes_after_stop(event, talent):
         setattr(talent, f"{event.channel}_opted_out_at", None)
         effects.append(f"opted_in:{event.channel}")
     effects += _stage(session, event, row, talent, intent, now)
     return effects
+
+
+def _yes_after_stop(event: InboundEvent, talent: Talent) -> bool:
+    """An SMS "YES" re-subscribes (Twilio's opt-in keyword) only someone who had opted out;
+    to anyone else it is just a reply (see ``channels.keywords``)."""
+    yes = event.kind == "replied" and event.reason == "YES"
+    return yes and getattr(talent, f"{event.channel}_opted_out_at", None) is not None
 
 
 def _is_opt_out(event: InboundEvent, intent: str | None) -> bool:

@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import yaml
 
+from channels.keywords import keyword
 from channels.quoting import strip_quoted
 from engine.inbound import intent_rules as rules
 from sequences.errors import InputError
@@ -189,7 +190,7 @@ class RuleClassifier:
         return _decide(self._hits(body))
 
     def _hits(self, body: str) -> list[_Hit]:
-        hits: list[_Hit] = []
+        hits = _keyword_hits(body)
         for rule in self._rules:
             for match in rule.pattern.finditer(body):
                 phrase = match.group().strip()
@@ -205,6 +206,22 @@ class RuleClassifier:
         return hits
 
 
+_KEYWORD_CUES: dict[str, tuple[Intent, float]] = {
+    "STOP": ("unsubscribe", 3),  # "STOP", "Arrêt svp", "parar": an opt-out on any channel
+    "YES": ("interested", 2),  # "Yes!" on its own answers the recruiter's question
+}
+
+
+def _keyword_hits(body: str) -> list[_Hit]:
+    """Lines that are an SMS keyword (``channels.keywords``, the one list) as cues."""
+    hits, start = [], 0
+    for line in body.split("\n"):
+        if cue := _KEYWORD_CUES.get(keyword(line) or ""):
+            hits.append(_Hit(*cue, f"keyword {line.strip()!r}", start, start + len(line)))
+        start += len(line) + 1
+    return hits
+
+
 def _decide(hits: Sequence[_Hit]) -> Verdict:
     """The intent with the highest score (ties go by PRIORITY), confidence from the margin."""
     scores: dict[Intent, float] = {}
@@ -212,6 +229,8 @@ def _decide(hits: Sequence[_Hit]) -> Verdict:
         scores[hit.intent] = scores.get(hit.intent, 0.0) + hit.weight
     if not scores:
         return Verdict("other", 0.5, "no intent cue found")
+    if scores.get("interested", 0) >= 2 and "question" in scores:
+        scores["question"] = 0.0  # interest with questions: the recruiter answers them anyway
     ranked = sorted(scores, key=lambda intent: (-scores[intent], PRIORITY.index(intent)))
     top, score = ranked[0], scores[ranked[0]]
     runner_up = scores[ranked[1]] if len(ranked) > 1 else 0.0

@@ -20,7 +20,7 @@ UNSUBSCRIBE: tuple[Cue, ...] = (
     (r"\bstop (e-?mailing|contacting|messaging|texting|writing to|sending)\b", 3),
     (r"\b(do not|don't|dont|never) (contact|e-?mail|message|text|write to) me\b", 3),
     (r"\b(delete|remove|erase) my (data|details|information|e-?mail|address)\b", 3),
-    (r"^\W*(stop|stopall|unsubscribe|cancel|end|quit)\W*$", 3),
+    # a line that is an SMS opt-out keyword ("STOP", "Arrêt svp"): channels.keywords
     (r"\b(do not|don't|dont|no longer) want to (receive|get|hear)\b", 3),
     # fr
     (r"\bdes(inscri|abonn)\w*", 3),
@@ -114,6 +114,7 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bdecided to (stay|remain|accept|go with|pursue)\b", 2),
     (r"\btry me (again|later|in)\b", 1),
     (r"\bmaybe (next year|later|in the future)\b", 1),
+    (r"\bunfortunately\b", 1),
     # fr
     (r"\bpas (vraiment |tres |du tout )?interess", 2),
     (r"\bplus interess", 2),
@@ -125,6 +126,7 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bviens de (changer|commencer|rejoindre|prendre)\b", 2),
     (r"\bpas pour moi\b", 2),
     (r"\bdecliner\b", 2),
+    (r"\bmalheureusement\b", 1),
     # de
     (r"\bkein interesse\b", 2),
     (r"\bnicht (mehr )?interessiert\b", 2),
@@ -136,6 +138,7 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bpasst (aktuell |derzeit |gerade |leider )?nicht\b", 2),
     (r"\bnicht (wechseln|verandern)\b", 2),
     (r"\bvielleicht spater\b", 1),
+    (r"\bleider\b", 1),
     # es
     (r"\bno me interesa\b", 2),
     (r"\bno estoy (buscando|interesad[oa])\b", 2),
@@ -148,12 +151,12 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     ),
     (r"\bno busco\b|\bprefiero no\b", 2),
     (r"\bquizas mas adelante\b", 1),
+    (r"\b(lamentablemente|desafortunadamente)\b", 1),
 )
 
 INTERESTED: tuple[Cue, ...] = (
     # en
     (r"\binterested\b", 2),
-    (r"\binteresting\b", 1),
     (r"\bsounds (good|great|interesting|exciting)\b", 2),
     (r"\b(happy|glad|keen|love|like) to (chat|talk|hear|connect|learn|discuss|jump|hop|meet)\b", 2),
     (r"\bi'?d love to\b", 2),
@@ -167,7 +170,7 @@ INTERESTED: tuple[Cue, ...] = (
     (r"\b(i'm|i am) (free|available)\b", 1),
     (r"\bcould be a (good |great )?fit\b|\b(i'm|i am) curious\b|\btell me more\b", 2),
     (r"\b(call|ring|phone) me\b", 2),
-    (r"\b(yes|yeah|sure|absolutely|definitely)\b", 1),
+    (r"^\W*(yes|yeah|yep|sure|absolutely|definitely|of course)\b", 1),  # opening the reply
     # fr
     (r"(?<!ihr )(?<!ihres )\binteress(e|ee|es|ees)\b", 2),
     (r"\bm'interess(e|ent|er)\b", 2),

@@ -385,8 +385,23 @@ def test_whatsapp_inbound_strips_the_prefix() -> None:
         ("Arrêt", {"OptOutType": "STOP"}, "opted_out", "STOP"),  # Twilio Advanced Opt-Out
         ("START", {}, "opted_in", "START"),
         ("unstop", {}, "opted_in", "START"),
-        ("yes", {}, "opted_in", "START"),
+        ("yes", {}, "replied", "YES"),  # a reply; re-subscribes only after a STOP
+        ("Yes!", {"OptOutType": "START"}, "replied", "YES"),  # Twilio says START on YES
+        ("Unstop", {"OptOutType": "START"}, "opted_in", "START"),
+        ("ARRET", {}, "opted_out", "STOP"),
+        ("Arrêt svp", {}, "opted_out", "STOP"),
+        ("Stopp", {}, "opted_out", "STOP"),
+        ("STOPP bitte", {}, "opted_out", "STOP"),
+        ("Parar", {}, "opted_out", "STOP"),
+        ("parar por favor", {}, "opted_out", "STOP"),
+        ("stop please", {}, "opted_out", "STOP"),
+        ("STOP!!!", {}, "opted_out", "STOP"),
+        ("Stop all", {}, "opted_out", "STOP"),
+        ("opt-out", {}, "opted_out", "STOP"),
+        ("REVOKE", {}, "opted_out", "STOP"),
         ("HELP", {}, "replied", "HELP"),
+        ("info", {}, "replied", "HELP"),
+        ("Stop sending me these job ads", {}, "replied", None),  # read by the intent rules
         ("Please stop by tomorrow", {}, "replied", None),
         ("Yes please, call me", {}, "replied", None),
     ],

@@ -60,6 +60,59 @@ CASES = {
         "Yes, in Berlin.\nGo and Python.",
     ),
     "no-history": ("Just text.\n", "Just text."),
+    "sendt-fra-min-ipad": ("Takk, det passer.\n\nSendt fra min iPad", "Takk, det passer."),
+    "pipe-quoted": (
+        "Not now, thanks.\n\n2026/3/2 Charlotte Bellet <charlotte@acme.example>\n\n"
+        "| Would you like to unsubscribe from these updates?\n| Reply STOP.",
+        "Not now, thanks.",
+    ),
+    "table-row-kept": (
+        "Here are my dates:\n| Mon | Tue |\n| 10h | 14h |",
+        "Here are my dates:\n| Mon | Tue |\n| 10h | 14h |",
+    ),
+    "attribution-split-by-blank-lines": (
+        "Works for me.\n\nOn Mon, 2 Mar 2026 at 09:00 Charlotte Bellet\n\n<\n"
+        "mailto:charlotte@acme.example\n> wrote:\n\nWould you have ten minutes?",
+        "Works for me.",
+    ),
+    "handle-in-text-above-dutch-attribution": (
+        "The idea from @elberet might be it.\nI will let you know.\n"
+        'Op 2 mrt. 2026 09:00 schreef "Charlotte" <charlotte@acme.example> het\n'
+        "volgende geschreven:\n\n> Hallo",
+        "The idea from @elberet might be it.\nI will let you know.",
+    ),
+    "quote-line-wrapped-without-marker": (
+        "Thanks, will do.\n\n"
+        "On Mon, 2 Mar 2026 at 09:00, Charlotte <charlotte@acme.example> wrote:\n"
+        "> Would you have ten minutes on Thursday to talk about the platform te\n"
+        "am?\n>\n> Charlotte",
+        "Thanks, will do.",
+    ),
+    "inline-answer-under-a-long-quote-line-kept": (
+        "> Would you have ten minutes on Thursday to talk about the platform team?\n"
+        "Yes, Thursday at 10.\n> Which stack do you prefer?",
+        "Yes, Thursday at 10.",
+    ),
+    "legal-disclaimer": (
+        "Happy to talk on Friday.\n\nAda\n\nDisclaimer\n\nThe information contained in this "
+        "communication is confidential. Please remove me from ... is not an opt-out here.",
+        "Happy to talk on Friday.\n\nAda",
+    ),
+    "disclaimer-sentence": (
+        "Not now, thanks.\nThis email and any attachments are confidential and intended solely "
+        "for the addressee.",
+        "Not now, thanks.",
+    ),
+    "equals-separator": (
+        "Merci.\n\n========================================\n\nMessage du : 02/03/2026 09:00\n"
+        "De : charlotte@acme.example\n\nBonjour Ada",
+        "Merci.",
+    ),
+    "outlook-zh": (
+        "好的，谢谢。\n\n发件人: Charlotte <charlotte@acme.example>\n发送时间: 2026年3月2日 9:00\n"
+        "收件人: Ada\n主题: Platform team\n\nHi Ada",
+        "好的，谢谢。",
+    ),
     "sentence-starting-with-on": (
         "On Thursday I am free.\nThanks\n\nOn Mon, 2 Mar 2026, Charlotte wrote:\n> hi",
         "On Thursday I am free.\nThanks",

@@ -152,6 +152,35 @@ def test_an_opt_out_outweighs_everything_else_in_the_same_reply() -> None:
     assert "outweighs not_interested" in verdict.reason
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("ARRET", "unsubscribe"),
+        ("Arrêt svp", "unsubscribe"),
+        ("STOPP bitte", "unsubscribe"),
+        ("Parar", "unsubscribe"),
+        ("Stop please", "unsubscribe"),
+        ("Thanks for the note.\nSTOP", "unsubscribe"),  # a line of its own
+        ("Please stop by the office tomorrow", "other"),  # a sentence, not a keyword
+        ("Yes!", "interested"),
+        ("I am not sure this order went through.", "other"),  # "not sure" is no decline
+        ("Sure, send me the details.", "interested"),  # a reply opening with consent
+    ],
+)
+def test_sms_keywords_and_reply_openers(text: str, intent: str) -> None:
+    assert RuleClassifier().classify(text).intent == intent
+
+
+def test_a_bare_yes_is_sure_enough_to_branch() -> None:
+    """``replies.review_below`` is 0.6 by default: "Yes!" must not wait for a person."""
+    assert RuleClassifier().classify("Yes!").confidence > 0.6
+
+
+def test_interest_with_questions_is_interest() -> None:
+    verdict = RuleClassifier().classify("Sounds great! What is the salary range? Remote?")
+    assert verdict.intent == "interested"
+
+
 def test_the_rules_are_a_classifier() -> None:
     assert isinstance(RuleClassifier(), Classifier)
 
