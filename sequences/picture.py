@@ -14,8 +14,8 @@ from html import escape
 from sequences.graph import Edge, edges
 from sequences.model import Sequence
 
-_ICONS = {"email": "✉", "sms": "💬", "whatsapp": "💬", "task": "☑"}
-_W, _H, _ROW, _LEFT, _EXIT_X, _TOP = 220, 46, 96, 230, 620, 20
+_ICONS = {"email": "✉", "sms": "☏", "whatsapp": "☏", "task": "☑"}
+_W, _H, _ROW, _LEFT, _EXIT_X, _TOP = 220, 46, 96, 380, 780, 20
 
 
 def _positions(sequence: Sequence, found: list[Edge]) -> dict[str, tuple[int, int]]:
