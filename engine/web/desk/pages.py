@@ -99,12 +99,7 @@ def person_page(
     shown = newest[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return render(request, "person.html", user, data=data, t=data["talent"], stages=STAGES,
                   timeline=shown, page=page, more=len(newest) > page * PAGE_SIZE,
-                  campaigns=sorted((svc.workspace() or _Empty()).campaigns),
                   notice=notice, error=error)  # fmt: skip
-
-
-class _Empty:
-    campaigns: dict[str, Any] = {}  # noqa: RUF012
 
 
 @router.get("/people/{talent_id}/erase")
@@ -178,9 +173,8 @@ def sequence_page(
     request: Request, svc: ServicesDep, user: PageUser, sequence_id: str,
     talent: Annotated[str, Query(max_length=320)] = "",
 ) -> HTMLResponse:  # fmt: skip
-    from sequences.picture import to_svg
-
     from engine.web.desk.previews import previews
+    from sequences.picture import to_svg
 
     workspace = svc.workspace()
     document = workspace.sequences.get(sequence_id) if workspace else None
