@@ -15,31 +15,26 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-NURTURE = Path(sys.executable).with_name("nurture")
-MONDAY = "2026-03-02T10:00:00+00:00"
-TUESDAY = datetime.fromisoformat("2026-03-03T10:00:00+00:00")
-SECRET, DOMAIN = "inbound-secret-for-the-browser", "reply.acme.example"
-EMAIL, PASSWORD = "ann@acme.example", "correct horse battery"
-CAMPAIGN, MAYA = "backend-engineers-q1", "maya.fischer@example.net"
-
-
-@dataclass(frozen=True)
-class Desk:
-    url: str
-    root: Path
-    env: dict[str, str]
+from desk_browser import (
+    CAMPAIGN,
+    CHROMIUM,
+    DOMAIN,
+    EMAIL,
+    MAYA,
+    MONDAY,
+    NURTURE,
+    PASSWORD,
+    SECRET,
+    TUESDAY,
+    Desk,
+)
 
 
 def _nurture(root: Path, env: dict[str, str], *args: str, stdin: str | None = None) -> None:

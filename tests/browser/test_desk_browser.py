@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import pytest
-from conftest import CAMPAIGN, CHROMIUM, EMAIL, MAYA, PASSWORD, Desk
+from desk_browser import CAMPAIGN, CHROMIUM, EMAIL, MAYA, PASSWORD, Desk
 
 PAGES = ["/campaigns", "/people", "/replies", "/tasks", "/outbox", "/sequences",
          "/sequences/backend-outbound"]  # fmt: skip
