@@ -79,9 +79,21 @@ def _register() -> None:
         sequences,
         talents,
         tasks,
+        users,
     )
 
-    for module in (talents, campaigns, enrollments, sequences, runs, outbox, tasks, replies, demo):
+    for module in (
+        talents,
+        campaigns,
+        enrollments,
+        sequences,
+        runs,
+        outbox,
+        tasks,
+        replies,
+        users,
+        demo,
+    ):
         module.register(app)
 
 

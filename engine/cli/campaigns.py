@@ -8,17 +8,12 @@ commands, so ``nurture --help`` stays fast.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from engine.cli.options import NowOption
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from engine.runs.runtime import Runtime
 
 campaigns = typer.Typer(help="List campaigns, pause and resume them.")
 CampaignArgument = Annotated[str, typer.Argument(help="Campaign id (see campaigns/*.yaml).")]
@@ -34,11 +29,12 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the campaigns as JSON.")] = False,
 ) -> None:
     """Every campaign: its sequence, kind, state, enrollments and last activity."""
+    from engine.reports.campaigns import campaign_overview
     from engine.runs.runtime import Runtime
 
     rt = Runtime.load(ctx.obj.config)
     with ctx.obj.db.session() as session:
-        rows = _overview(session, rt)
+        rows = campaign_overview(session, rt.workspace)
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -65,37 +61,6 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         counts = str(row["enrolled"]), str(row["active"])
         table.add_row(row["campaign"], row["sequence"], row["kind"], row["status"], *counts, last)
     return table
-
-
-def _overview(session: Session, rt: Runtime) -> list[dict[str, Any]]:
-    """One row per campaign of the workspace, with its counts from the talent base."""
-    from sqlalchemy import case, func, select
-
-    from engine.store.models import CampaignState, Engagement, Enrollment
-
-    active = func.sum(case((Enrollment.status != "exited", 1), else_=0))
-    by_campaign = select(Enrollment.campaign, func.count(), active).group_by(Enrollment.campaign)
-    counts = {c: (n, a or 0) for c, n, a in session.execute(by_campaign)}
-    # The timeline's newest row: a tick that did nothing leaves no trace anywhere.
-    newest = select(Engagement.campaign, func.max(Engagement.occurred_at))
-    last: dict[str | None, Any] = {
-        c: at for c, at in session.execute(newest.group_by(Engagement.campaign))
-    }
-    states = {s.campaign: s for s in session.scalars(select(CampaignState))}
-    rows = []
-    for campaign_id, campaign in sorted(rt.workspace.campaigns.items()):
-        state = states.get(campaign_id)
-        paused = state is not None and state.paused
-        enrolled, running = counts.get(campaign_id, (0, 0))
-        rows.append({
-            "campaign": campaign_id, "sequence": campaign.sequence,
-            "kind": rt.workspace.sequences[campaign.sequence].sequence.kind,
-            "status": "paused" if paused else "running",
-            "reason": (state.reason or "paused") if paused and state else None,
-            "enrolled": enrolled, "active": int(running),
-            "last_activity_at": last[campaign_id].isoformat() if campaign_id in last else None,
-        })  # fmt: skip
-    return rows
 
 
 @campaigns.command("pause")

@@ -145,5 +145,8 @@ def explore(console: Console, workspace: Path | None, email: str | None) -> None
         f"nurture {ws} tasks list",
         f"nurture {ws} talents show {email or 'EMAIL'}",
         f"nurture {ws} graph backend-outbound --format mermaid",
+        f"nurture {ws} users add you@example.com",
+        f"nurture {ws} serve --no-schedules",
     ):
         console.print(f"  {command}", highlight=False, soft_wrap=True)
+    console.print("  then open the recruiter's desk: http://127.0.0.1:8000/", highlight=False)

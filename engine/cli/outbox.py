@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from engine.cli.options import NowOption
 from sequences.errors import InputError
-
-if TYPE_CHECKING:
-    from engine.store.models import OutboxMessage
 
 # Each command imports the engine when it runs: `nurture --help` loads none of it.
 
@@ -47,19 +44,13 @@ def outbox_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print the messages as JSON.")] = False,
 ) -> None:
     """List outbox messages, newest first, with their whole message ids."""
-    from sqlalchemy import select
-
-    from engine.store.models import OutboxMessage
+    from engine.outbox.listing import outbox_rows
 
     if in_doubt and status not in (None, OutboxStatus.in_doubt):
         raise InputError(f"--in-doubt and --status {status} ask for different messages")
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
-    if in_doubt or status:
-        query = query.where(OutboxMessage.status == (status or OutboxStatus.in_doubt).value)
-    if campaign:
-        query = query.where(OutboxMessage.campaign == campaign)
+    wanted = (status or OutboxStatus.in_doubt).value if in_doubt or status else None
     with ctx.obj.db.session() as session:
-        rows = [_outbox_row(row) for row in session.scalars(query)]
+        rows = outbox_rows(session, status=wanted, campaign=campaign, limit=limit)
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -75,16 +66,6 @@ def outbox_list(
                       _minute(row["due_at"]), _minute(row["claimed_at"]),
                       row["error"] or "")  # fmt: skip
     ctx.obj.console.print(table if rows else "no messages")
-
-
-def _outbox_row(row: OutboxMessage) -> dict[str, Any]:
-    when = {
-        name: value.isoformat() if (value := getattr(row, name)) else None
-        for name in ("due_at", "claimed_at", "sent_at")
-    }
-    return {"message_id": row.message_id, "campaign": row.campaign, "step": row.step_id,
-            "variant": row.variant, "channel": row.channel, "to": row.to, "status": row.status,
-            **when, "attempts": row.attempts, "error": row.error}  # fmt: skip
 
 
 def _minute(iso: str | None) -> str:

@@ -29,6 +29,7 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 class GraphFormat(StrEnum):
     mermaid = "mermaid"
     dot = "dot"
+    html = "html"
 
 
 def register(app: typer.Typer) -> None:
@@ -162,6 +163,7 @@ def preview(
     ] = None,
 ) -> None:
     """Every step and variant rendered: subject, text, HTML outline, SMS segments."""
+    from campaigns.preview import preview_context
     from campaigns.workspace import load_workspace
     from sequences.templates import sample_context
 
@@ -169,7 +171,7 @@ def preview(
         raise InputError("give either --talent EMAIL or --sample")
     workspace = load_workspace(_workspace_root(ctx))
     document = _document(workspace, sequence)
-    context = _context(workspace, sample_context(), sequence, campaign)
+    context = preview_context(workspace, sample_context(), sequence, campaign)
     if talent is not None:
         context["talent"] = _talent_context(ctx, talent)
     failures = _print_steps(ctx.obj.console, document, context)
@@ -184,29 +186,6 @@ def _document(workspace: Workspace, sequence_id: str) -> SequenceDocument:
         known = ", ".join(sorted(workspace.sequences)) or "none"
         raise InputError(f"unknown sequence {sequence_id!r}{hint} (sequences: {known})")
     return document
-
-
-def _context(
-    workspace: Workspace, context: dict[str, Any], sequence_id: str, campaign_id: str | None
-) -> dict[str, Any]:
-    company = workspace.settings.company
-    if company.name:
-        context["company"] = {"name": company.name, "website": company.website or ""}
-    using = [c for c in workspace.campaigns.values() if c.sequence == sequence_id]
-    chosen = next((c for c in using if c.campaign == campaign_id), using[0] if using else None)
-    if campaign_id is not None and (chosen is None or chosen.campaign != campaign_id):
-        raise InputError(f"no campaign {campaign_id!r} sends sequence {sequence_id!r}")
-    if chosen is not None:
-        sender = chosen.sender
-        context["sender"] = {
-            "name": sender.name,
-            "first_name": sender.first_name,
-            "email": str(sender.email),
-            "sms_from": sender.sms_from or "",
-            "signature": sender.signature or "",
-        }
-        context["campaign"] = {"id": chosen.campaign, "name": chosen.name or chosen.campaign}
-    return context
 
 
 def _talent_context(ctx: typer.Context, address: str) -> dict[str, Any]:
@@ -266,14 +245,24 @@ def graph(
     format: Annotated[GraphFormat, typer.Option("--format", help="Output format.")] = (
         GraphFormat.mermaid
     ),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write it to this file instead of stdout.")
+    ] = None,
 ) -> None:
-    """Draw the flow of a sequence as Mermaid or Graphviz DOT (on stdout)."""
+    """Draw the flow of a sequence as Mermaid, Graphviz DOT or a standalone HTML page with
+    its picture (offline: no script, no network), on stdout or in ``--out``."""
     from campaigns.workspace import load_workspace
     from sequences.graph import to_dot, to_mermaid
+    from sequences.picture import to_html
 
     document = _document(load_workspace(_workspace_root(ctx)), sequence)
-    render = to_mermaid if format is GraphFormat.mermaid else to_dot
-    typer.echo(render(document.sequence), nl=False)
+    render = {GraphFormat.mermaid: to_mermaid, GraphFormat.dot: to_dot, GraphFormat.html: to_html}
+    text = render[format](document.sequence)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {_display(out)}")
 
 
 def schema(

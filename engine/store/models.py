@@ -272,3 +272,30 @@ class CampaignState(Base):
     paused: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+# --- The recruiter's desk: accounts and sign-in sessions -------------------------------------
+
+
+class DeskUser(Base):
+    """A recruiter who signs in to the desk (``nurture users add``); Argon2id password hash."""
+
+    __tablename__ = "desk_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class DeskSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie's token, its CSRF token, its expiry."""
+
+    __tablename__ = "desk_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("desk_users.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -149,7 +149,11 @@ def _unmatched(session: Session, addresses: set[str]) -> list[int]:
 
 def export(session: Session, address: str) -> dict[str, Any]:
     """Everything held on the talent with this email or phone, as JSON-able data."""
-    talent = find_talent(session, address)
+    return export_talent(session, find_talent(session, address))
+
+
+def export_talent(session: Session, talent: Talent) -> dict[str, Any]:
+    """Everything held on ``talent`` (``nurture talents show`` and the desk's person page)."""
     profile = {
         column.name: _jsonable(getattr(talent, column.key)) for column in Talent.__table__.columns
     }

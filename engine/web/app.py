@@ -8,6 +8,10 @@ and the module of :mod:`engine.web` behind each:
     POST /api/events                         inbound triggers, bearer key      api
     GET, POST /unsubscribe/{token}           one-click unsubscribe (RFC 8058)  unsubscribe
     GET /healthz                             liveness and database check       here
+    GET / and the desk's pages, POST actions the recruiter's desk, session + CSRF  desk
+
+OpenAPI's schema is at ``/openapi.json``; its Swagger page (``/docs``) is off, because
+FastAPI's loads its scripts from a CDN and shows a blank page offline.
 
 Every webhook checks its signature first, then parses, then writes in one transaction:
 403 for a forged, stale or unsigned request, 400 with the reason for a malformed body,
@@ -40,6 +44,7 @@ from engine.store.database import Database
 from engine.web import api as inbound_api
 from engine.web import unsubscribe, webhooks
 from engine.web.deps import Health, Problem, Services, ServicesDep
+from engine.web.desk.routes import add_desk
 from sequences.errors import InputError
 
 MAX_BODY = 1024 * 1024  # 1 MiB: a SendGrid batch of 500 events is about 250 kB
@@ -57,11 +62,13 @@ def create_app(
     max_body: int = MAX_BODY,
     max_inbound_body: int = MAX_INBOUND_BODY,
 ) -> FastAPI:
-    """The app, wired to one database and one clock; OpenAPI docs at ``/docs``."""
+    """The app, wired to one database and one clock; OpenAPI schema at ``/openapi.json``."""
     app = FastAPI(
         title="nurture",
         summary="Webhooks, inbound triggers and one-click unsubscribe for the nurture engine.",
         version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = Services(
         config=config,
@@ -73,6 +80,7 @@ def create_app(
     _add_error_handlers(app)
     for module in (webhooks, inbound_api, unsubscribe):
         app.include_router(module.router)
+    add_desk(app)
     app.add_api_route(
         "/healthz",
         healthz,

@@ -216,7 +216,7 @@ async def test_openapi_documents_every_route(
     async with client(config(root, db_url), db, clock) as http:
         docs = await http.get("/docs")
         schema = (await http.get("/openapi.json")).json()
-    assert docs.status_code == 200
+    assert docs.status_code == 404  # Swagger loads its scripts from a CDN: off, offline
     assert set(schema["paths"]) == {
         "/webhooks/sendgrid/events", "/webhooks/sendgrid/inbound/{secret}",
         "/webhooks/twilio/messages", "/webhooks/twilio/status", "/api/events",

@@ -1,0 +1,10 @@
+"""The recruiter's desk: the web pages of ``nurture serve`` (sign-in, campaigns, people,
+replies, tasks, outbox, sequences), server-rendered with Jinja2, every asset served from
+the package (no CDN).
+
+    accounts   recruiters' accounts and sessions (Argon2id hashes, hashed session tokens)
+    guard      the session cookie, the CSRF check, the sign-in redirect, the templates
+    pages      the GET routes (what a recruiter looks at)
+    actions    the POST routes (what a recruiter clicks), each through the engine's own rule
+    routes     the router ``create_app`` includes
+"""
