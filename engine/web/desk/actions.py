@@ -19,7 +19,7 @@ from engine.web.desk.guard import COOKIE, SIGNIN_COOKIE, ActionUser, render, sam
 from sequences.errors import InputError
 
 if TYPE_CHECKING:
-    from engine.runs.runtime import Runtime
+    from engine.enrollments.progress import PlanMessages
     from engine.store.models import Talent
 
 router = APIRouter(include_in_schema=False)
@@ -42,13 +42,15 @@ def _act(svc: Services, path: str, work: Callable[[Session], str]) -> Response:
     return _back(path, notice=said)
 
 
-def _runtime(svc: Services) -> Runtime:
+def _sends(svc: Services) -> PlanMessages:
+    """Plan the messages an action's next steps call for, as `nurture tasks done` does."""
+    from engine.enrollments.progress import PlanMessages
     from engine.runs.runtime import Runtime
 
     workspace = svc.workspace()
     if workspace is None:
         raise InputError("the workspace has errors: see the Sequences page (nurture validate)")
-    return Runtime(svc.config, workspace, svc.link_key)
+    return PlanMessages(Runtime(svc.config, workspace, svc.link_key))
 
 
 # --- sign-in --------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ def task_done(svc: ServicesDep, user: ActionUser, task_id: int) -> Response:
     from engine.enrollments.todos import complete_task
 
     def work(session: Session) -> str:
-        task = complete_task(session, task_id, now=svc.clock(), rt=_runtime(svc))
+        task = complete_task(session, task_id, now=svc.clock(), sends=_sends(svc))
         return f"task {task.id} done: {task.title}"
 
     return _act(svc, "/tasks", work)
@@ -223,7 +225,7 @@ def settle_message(
 
     def work(session: Session) -> str:
         rows = settle(session, [message_id], sent=outcome == "sent", now=svc.clock(),
-                      rt=_runtime(svc))  # fmt: skip
+                      sends=_sends(svc))  # fmt: skip
         return f"{rows[0].message_id}: " + ("sent" if outcome == "sent" else "planned again")
 
     return _act(svc, "/outbox", work)
