@@ -1,5 +1,6 @@
-"""Reports: the funnel per step and variant."""
+"""Reports: the funnel per step and variant, the campaigns overview (CLI and desk alike)."""
 
 __all__ = [
+    "campaigns",
     "funnel",
 ]

@@ -1,9 +1,11 @@
-"""The FastAPI app: provider webhooks, the API, unsubscribe links, shared dependencies."""
+"""The FastAPI app: provider webhooks, the API, unsubscribe links, shared dependencies,
+the recruiter's desk."""
 
 __all__ = [
     "api",
     "app",
     "deps",
+    "desk",
     "unsubscribe",
     "webhooks",
 ]

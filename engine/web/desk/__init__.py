@@ -6,5 +6,15 @@ the package (no CDN).
     guard      the session cookie, the CSRF check, the sign-in redirect, the templates
     pages      the GET routes (what a recruiter looks at)
     actions    the POST routes (what a recruiter clicks), each through the engine's own rule
+    previews   a step rendered for a chosen talent, for the Sequence page
     routes     the router ``create_app`` includes
 """
+
+__all__ = [
+    "accounts",
+    "actions",
+    "guard",
+    "pages",
+    "previews",
+    "routes",
+]
