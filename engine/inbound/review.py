@@ -2,7 +2,8 @@
 
 Every reply's timeline row (``kind="replied"``) carries in ``data`` the intent, the
 classifier's confidence and reason, and how the reply was matched to our message
-(``matched_by``; ``verified`` when by our message id, reply token or thread headers).
+(``matched_by``; ``verified`` when by our message id, reply token or thread headers, or by
+the sender's address the provider vouches for: see ``engine.inbound.matching``).
 
 A verdict less sure than ``nurture.yaml`` ``replies.review_below`` (intents that act on their
 own only: not ``other``, never an opt-out, which is honoured at once) is *held*: the reply
@@ -33,7 +34,6 @@ from sequences.model import INTENTS
 if TYPE_CHECKING:
     from campaigns.workspace import Workspace
 
-VERIFIED = frozenset({"message_id", "reply_token", "in_reply_to", "references"})
 NEVER_HELD = frozenset({"other", "unsubscribe"})
 
 
@@ -60,7 +60,7 @@ def note_verdict(
         "confidence": verdict.confidence,
         "reason": verdict.reason,
         "matched_by": match.how,
-        "verified": match.how in VERIFIED,
+        "verified": match.verified,
         **({"held": True} if hold else {}),
     }
     if hold:
