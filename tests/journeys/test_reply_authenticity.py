@@ -140,6 +140,10 @@ def test_a_forged_interested_reply_is_kept_unverified_and_changes_nothing(
     to_maya = _read(ws_db, lambda s: s.scalars(select(OutboxMessage.step_id).where(
         OutboxMessage.to == MAYA)).all())  # fmt: skip
     assert to_maya == ["intro"]  # the sequence did not move on for her: nothing sent
+    ws_db.nurture("replies", "set", str(stored["reply_id"]), "interested",
+                  "--by", "charlotte@acme.example", "--now", TUESDAY)  # fmt: skip
+    assert _state(ws_db)["stage"] == "candidate"  # a person read it and vouches for it
+    assert ws_db.nurture("tasks", "list", "--json").json() != []
 
 
 def test_a_forged_opt_out_is_honoured(ws_db: Workspace) -> None:
