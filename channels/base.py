@@ -98,6 +98,9 @@ class InboundEvent:
     auto_reply: bool = False
     media: tuple[str, ...] = ()  # Twilio MMS/WhatsApp media URLs
     attachments: tuple[str, ...] = ()  # Inbound Parse: attachment file names
+    # The provider vouches for ``address``: SPF or DKIM passing for the From domain (Inbound
+    # Parse), or a signed Twilio webhook. Without it a reply proves nothing by its sender.
+    sender_authenticated: bool = False
 
 
 @runtime_checkable

@@ -324,4 +324,36 @@ def parse_inbound(
         references=tuple(_MESSAGE_ID.findall(str(headers.get("References") or ""))),
         auto_reply=_is_auto_reply(headers, str(subject) if subject else None),
         attachments=_attachments(form),
+        sender_authenticated=_sender_authenticated(form, parseaddr(form["from"])[1]),
     )
+
+
+def _sender_authenticated(form: Mapping[str, str], sender: str) -> bool:
+    """Whether SPF or DKIM, as SendGrid checked them (its ``SPF`` and ``dkim`` fields),
+    pass for the domain of the From address: DMARC's alignment, relaxed to parent domains.
+
+    SPF vouches for the envelope sender, so it counts when that is on the From domain;
+    ``dkim`` lists ``{@domain : pass, @other : fail}``, one result per signature.
+    """
+    domain = sender.rpartition("@")[2].strip().lower()
+    if not domain:
+        return False
+    envelope_from = _envelope_from(form).rpartition("@")[2].strip().lower()
+    spf = (form.get("SPF") or "").strip().lower() == "pass"
+    if spf and _aligned(envelope_from, domain):
+        return True
+    signatures = re.findall(r"@([^\s:,{}]+)\s*:\s*(\w+)", form.get("dkim") or "")
+    return any(r.lower() == "pass" and _aligned(d.lower(), domain) for d, r in signatures)
+
+
+def _envelope_from(form: Mapping[str, str]) -> str:
+    try:
+        envelope = json.loads(form.get("envelope") or "{}")
+    except json.JSONDecodeError:
+        return ""
+    return str(envelope.get("from") or "") if isinstance(envelope, dict) else ""
+
+
+def _aligned(signer: str, domain: str) -> bool:
+    """``signer`` is ``domain`` or one of its parents (never a bare top-level domain)."""
+    return "." in signer and (domain == signer or domain.endswith(f".{signer}"))

@@ -94,7 +94,8 @@ def list_command(
     unverified: Annotated[
         bool,
         typer.Option(
-            "--unverified", help="Only replies not matched by our message id, token or thread."
+            "--unverified",
+            help="Only replies that prove nothing of their sender: no token, thread or SPF/DKIM.",
         ),
     ] = False,
     limit: Annotated[int, typer.Option(help="At most this many replies.")] = 50,

@@ -337,11 +337,33 @@ def _on_event(run: _Run, state: State, step: AnyStep, name: str) -> _Move:
     if branch is not None:
         return _take(run, state, branch, name)
     kind = name.split(".", 1)[0]
-    if name == "completed" and isinstance(step, TaskStep) and state.status == "waiting":
+    if _completes(state, step, name):
         return _after_send(run, replace(state, step_sent_at=run.now), step)
-    if kind in run.sequence.settings.stop_on or kind == "failed":
+    if _stops(run.sequence, name):
         return Transition(replace(state, status="exited", outcome=kind), (Exit(kind),))
     return Transition(state)
+
+
+def _completes(state: State, step: AnyStep, name: str) -> bool:
+    return name == "completed" and isinstance(step, TaskStep) and state.status == "waiting"
+
+
+def _stops(sequence: Sequence, name: str) -> bool:
+    kind = name.split(".", 1)[0]
+    return kind in sequence.settings.stop_on or kind == "failed"
+
+
+def moved_by(sequence: Sequence, state: State, name: str) -> bool:
+    """Whether ``Event(name)`` can change ``state`` (take a branch, complete a task, stop):
+    the rule of :func:`advance` for events, asked without running it (batched webhooks)."""
+    if state.status == "exited" or state.step_id is None:
+        return False
+    step = sequence.step(state.step_id)
+    return (
+        match_branch(step, name) is not None
+        or _completes(state, step, name)
+        or _stops(sequence, name)
+    )
 
 
 def match_branch(step: AnyStep, name: str) -> EventBranch | None:

@@ -17,7 +17,7 @@ keep their order. The result is the same timeline as applying every event one by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,17 +25,19 @@ from typing import Any
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from campaigns.workspace import Workspace
 from channels.base import InboundEvent
 from engine.core import interpreter as machine
 from engine.core.stages import can_move
-from engine.inbound.events import apply_event, branch_event
+from engine.enrollments.progress import state_of
+from engine.inbound.events import apply_event, branch_event, engages, timeline_row
 from engine.runs.runtime import load_document
 from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent
+from engine.store.rows import EnrollmentRow
 from engine.talents.moves import change_stage
 from sequences.document import SequenceDocument
 
 QUIET_KINDS = frozenset({"sent", "delivered", "deferred", "opened", "clicked"})
-ENGAGING = frozenset({"opened", "clicked"})
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,22 @@ class _Batch:
     rows: dict[str, Any]  # our message id -> its outbox row (``_SENT_FIELDS``)
     by_provider_id: dict[str, Any]
     stages: dict[int, str]  # talent id -> stage
-    enrollments: dict[int, Enrollment]
+    enrollments: dict[int, EnrollmentRow]
     documents: dict[str, SequenceDocument]
 
 
 def apply_events(
-    session: Session, events: Sequence[InboundEvent], *, now: datetime, workspace: Any = None
+    session: Session,
+    events: Sequence[InboundEvent],
+    *,
+    now: datetime,
+    workspace: Callable[[], Workspace | None] = lambda: None,
 ) -> BatchResult:
-    """Apply ``events`` in one transaction; replays are duplicates."""
+    """Apply ``events`` in one transaction; replays are duplicates.
+
+    ``workspace`` is asked for only when an event goes through the engine (a task it
+    creates shows the campaign's sender): a batch of deliveries and opens reads no file.
+    """
     fresh = _fresh(session, events)
     batch = _load(session, fresh)
     loud = {_talent_of(batch, e) for e in fresh if not _quiet(batch, e)}
@@ -67,8 +77,10 @@ def apply_events(
         session.execute(insert(Engagement), [_row(batch, e) for e in quiet])
         _engage(session, batch, quiet, now)
     duplicates = len(events) - len(fresh)
-    for event in (e for e in fresh if _talent_of(batch, e) in loud):
-        duplicates += apply_event(session, event, now=now, workspace=workspace).duplicate
+    engine = [e for e in fresh if _talent_of(batch, e) in loud]
+    ws = workspace() if engine else None
+    for event in engine:
+        duplicates += apply_event(session, event, now=now, workspace=ws).duplicate
     stored = len(events) - duplicates
     return BatchResult(len(events), stored, duplicates, len(quiet))
 
@@ -105,7 +117,9 @@ def _load(session: Session, events: list[InboundEvent]) -> _Batch:
     # Locked (PostgreSQL), in id order as every batch takes them: a receipt recorded at the
     # same time waits for this event instead of writing over its move.
     locked = select(Enrollment).where(Enrollment.id.in_(ids)).order_by(Enrollment.id)
-    enrollments = {e.id: e for e in session.scalars(locked.with_for_update())}
+    enrollments = {
+        e.id: EnrollmentRow.from_row(e) for e in session.scalars(locked.with_for_update())
+    }
     hashes = {e.content_hash for e in enrollments.values() if e.status != "exited"}
     documents = {h: load_document(session, h) for h in hashes}
     return _Batch(rows, by_provider, stages, enrollments, documents)
@@ -142,19 +156,20 @@ def _talent_of(batch: _Batch, event: InboundEvent) -> object:
 
 
 def _quiet(batch: _Batch, event: InboundEvent) -> bool:
+    """Whether the event only writes its timeline row (and maybe the engaged move): the
+    interpreter's own rule (``moved_by``) says whether it would move the enrollment."""
     row = _row_of(batch, event)
     if row is None or row.status != "sent" or event.kind not in QUIET_KINDS:
         return False
     if row.talent_id not in batch.stages:
         return False
     enrollment = batch.enrollments.get(row.enrollment_id)
-    if enrollment is None or enrollment.status == "exited" or enrollment.step_id is None:
-        return enrollment is not None
+    if enrollment is None:
+        return False
+    if enrollment.status == "exited" or enrollment.step_id is None:
+        return True
     sequence = batch.documents[enrollment.content_hash].sequence
-    name = branch_event(event, None)
-    step = sequence.step(enrollment.step_id)
-    stops = name.split(".", 1)[0] in sequence.settings.stop_on or name == "failed"
-    return machine.match_branch(step, name) is None and not stops
+    return not machine.moved_by(sequence, state_of(enrollment), branch_event(event, None))
 
 
 def _engage(session: Session, batch: _Batch, quiet: list[InboundEvent], now: datetime) -> None:
@@ -163,7 +178,7 @@ def _engage(session: Session, batch: _Batch, quiet: list[InboundEvent], now: dat
     for event in quiet:
         row = _row_of(batch, event)
         assert row is not None
-        if event.kind in ENGAGING and can_move(batch.stages[row.talent_id], "engaged"):
+        if engages(event) and can_move(batch.stages[row.talent_id], "engaged"):
             first.setdefault(row.talent_id, event)
     if not first:
         return
@@ -176,25 +191,10 @@ def _engage(session: Session, batch: _Batch, quiet: list[InboundEvent], now: dat
 
 
 def _row(batch: _Batch, event: InboundEvent) -> dict[str, Any]:
-    """The timeline row ``apply_event`` writes for a quiet event (see ``engine.inbound.events``)."""
+    """The timeline row ``apply_event`` writes, for a quiet event."""
     row = _row_of(batch, event)
     assert row is not None
-    data = {k: v for k, v in (("url", event.url), ("reason", event.reason)) if v}
-    return {
-        "talent_id": row.talent_id,
-        "kind": "processed" if event.kind == "sent" else event.kind,
-        "occurred_at": event.occurred_at,
-        "channel": row.channel,
-        "campaign": row.campaign,
-        "enrollment_id": row.enrollment_id,
-        "step_id": row.step_id,
-        "variant": row.variant,
-        "message_id": row.message_id,
-        "provider": event.provider,
-        "provider_event_id": event.provider_event_id,
-        "detail": event.text or event.reason,
-        "data": data,
-    }
+    return timeline_row(event, row, row.talent_id)
 
 
 def _chunks(values: list[Any], size: int) -> Iterable[list[Any]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +39,7 @@ from engine.outbox.dispatch import mark_sent
 from engine.runs.runtime import load_document
 from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent, Task
 from engine.talents.moves import change_stage
-from engine.talents.timeline import entry, record
+from engine.talents.timeline import record, values
 from sequences.model import TaskStep
 
 log = logging.getLogger("nurture.replies")
@@ -88,19 +89,25 @@ def _by_address(session: Session, address: str | None) -> Talent | None:
     return session.scalar(select(Talent).where(column == address.strip().lower()))
 
 
-def _timeline(
-    event: InboundEvent, row: OutboxMessage | None, talent: Talent | None, intent: str | None
-) -> Engagement:
+def timeline_row(
+    event: InboundEvent, row: Any, talent_id: int | None, intent: str | None = None
+) -> dict[str, Any]:
+    """The event's timeline row (its columns): ``row`` is the outbox message it is about, as
+    the model or a row of its columns. The batch path inserts the same dict in bulk."""
     kind = "processed" if event.kind == "sent" else event.kind  # our own "sent" row counts sends
     data = {k: v for k, v in {"intent": intent, "url": event.url, "bounce_type":
-            event.bounce_type, "reason": event.reason, "address": None if talent else
+            event.bounce_type, "reason": event.reason, "address": None if talent_id else
             event.address, "auto_reply": event.auto_reply or None}.items() if v}  # fmt: skip
-    engagement = entry(
-        kind, at=event.occurred_at, talent_id=talent.id if talent else None, message=row,
+    columns = values(
+        kind, at=event.occurred_at, talent_id=talent_id, message=row,
         channel=event.channel, detail=event.text or event.reason, data=data,
     )  # fmt: skip
-    engagement.provider, engagement.provider_event_id = event.provider, event.provider_event_id
-    return engagement
+    return {**columns, "provider": event.provider, "provider_event_id": event.provider_event_id}
+
+
+def engages(event: InboundEvent) -> bool:
+    """Whether the event shows the person engaging: opened, clicked, replied by hand."""
+    return event.kind in ("opened", "clicked", "replied") and not event.auto_reply
 
 
 def apply_event(
@@ -111,20 +118,29 @@ def apply_event(
     intent: str | None = None,
     workspace: Workspace | None = None,
     branch: bool = True,
+    verified: bool = True,
 ) -> Applied:
     """Apply ``event`` once; a replay returns ``Applied(duplicate=True)`` and changes nothing.
 
     ``branch=False`` (a reply held for a person to read) records it and moves no enrollment.
+    ``verified=False`` (a reply that proves nothing of its sender, see
+    ``engine.inbound.matching``) is recorded on the talent's timeline, answers no message,
+    and acts only when it opts out: no stage, branch, task or re-subscription.
     """
     row, talent = _answered(session, event)
+    row = row if verified else None
     try:
         with session.begin_nested():
-            session.add(_timeline(event, row, talent, intent))
+            talent_id = talent.id if talent else None
+            session.add(Engagement(**timeline_row(event, row, talent_id, intent)))
     except IntegrityError:
         return Applied(duplicate=True, talent_id=talent.id if talent else None)
     if talent is None:
         return Applied()
-    return _act(session, event, row, talent, intent, now, branch=branch, workspace=workspace)
+    if not verified and not _is_opt_out(event, intent):
+        return Applied(talent_id=talent.id)
+    return _act(session, event, row, talent, intent, now, branch=branch, workspace=workspace,
+                verified=verified)  # fmt: skip
 
 
 def apply_corrected_intent(
@@ -155,9 +171,10 @@ def _act(
     *,
     branch: bool,
     workspace: Workspace | None,
+    verified: bool = True,
 ) -> Applied:
     """The event's effects on the talent, then (``branch``) on the enrollment it answers."""
-    effects = _effects(session, event, row, talent, intent, now)
+    effects = _effects(session, event, row, talent, intent, now, verified=verified)
     answered = row if branch else None
     enrollment, moves = _branch(session, event, answered, talent, intent, now, effects, workspace)
     if intent == "interested" and not any(_gives_task(session, move) for move in moves):
@@ -178,6 +195,8 @@ def _effects(
     talent: Talent,
     intent: str | None,
     now: datetime,
+    *,
+    verified: bool,
 ) -> list[str]:
     effects: list[str] = []
     if row is not None and row.status in ("in_doubt", "claimed") and event.kind != "failed":
@@ -187,6 +206,8 @@ def _effects(
     if _is_opt_out(event, intent):
         opt_out(session, talent, event.channel, now=now)
         effects.append(f"opted_out:{event.channel}")
+        if not verified:
+            return effects
     elif event.kind == "opted_in" or _yes_after_stop(event, talent):
         setattr(talent, f"{event.channel}_opted_out_at", None)
         effects.append(f"opted_in:{event.channel}")
@@ -239,8 +260,7 @@ def _stage(
     where = {"at": now, "campaign": row.campaign if row else None,
              "enrollment_id": row.enrollment_id if row else None}  # fmt: skip
     effects: list[str] = []
-    engaging = event.kind in ("opened", "clicked", "replied") and not event.auto_reply
-    if engaging and change_stage(session, talent, "engaged", reason=event.kind, **where):  # type: ignore[arg-type]
+    if engages(event) and change_stage(session, talent, "engaged", reason=event.kind, **where):  # type: ignore[arg-type]
         effects.append("stage:engaged")
     if intent == "interested":
         if change_stage(session, talent, "candidate", reason="interested reply", **where):  # type: ignore[arg-type]

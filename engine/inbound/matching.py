@@ -7,12 +7,19 @@
        sent message (the talent alone when nothing is active)
     5. nobody: the event is still recorded, on the unknown-sender list (``talent_id`` empty)
 
+A match is *verified* when the reply proves it answers us: 1-3 carry ids only our mail
+holds. By address (4), only when the provider vouches for the sender
+(``InboundEvent.sender_authenticated``: SPF or DKIM passing for the From domain; a signed
+Twilio webhook) and, for a phone, we sent to that number. An unverified reply is kept and
+may opt its sender out, nothing more (``engine.inbound.events``).
+
 Reading only; the caller writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +45,7 @@ class Match:
     message_id: str | None = None
     talent_id: int | None = None
     enrollment_id: int | None = None
+    verified: bool = False
 
 
 def match_event(session: Session, event: InboundEvent) -> Match:
@@ -50,7 +58,7 @@ def match_event(session: Session, event: InboundEvent) -> Match:
     )
     for how, candidates in steps:
         if found := _outbox(session, [c for c in candidates if c]):
-            return Match(how, found.message_id, found.talent_id, found.enrollment_id)
+            return Match(how, found.message_id, found.talent_id, found.enrollment_id, True)
     return _by_address(session, event)
 
 
@@ -60,6 +68,16 @@ def correlate(session: Session, event: InboundEvent) -> tuple[InboundEvent, Matc
     if match.message_id and match.message_id != event.message_id:
         event = dataclasses.replace(event, message_id=match.message_id)
     return event, match
+
+
+def reply_key(event: InboundEvent, *, verified: bool) -> str:
+    """The key a reply is stored once under: its Message-ID (or the provider's id) is the
+    sender's to choose, so it is scoped by sender, text and verified-ness; a forged reply
+    reusing a real one's Message-ID is stored beside it, never instead of it, while the
+    provider's retries of one post still meet their first copy."""
+    text = event.body or event.text or ""
+    parts = (event.provider_event_id, event.address or "", str(verified), text)
+    return f"reply:{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()}"
 
 
 def _local_parts(values: Iterable[str | None]) -> list[str]:
@@ -88,7 +106,7 @@ def _by_address(session: Session, event: InboundEvent) -> Match:
         .limit(1)
     )
     if enrollment is None:
-        return Match("address", talent_id=talent.id)
+        return Match("address", talent_id=talent.id, verified=_vouched(session, event, talent))
     message = session.scalar(
         select(OutboxMessage)
         .where(OutboxMessage.enrollment_id == enrollment.id, OutboxMessage.sent_at.is_not(None))
@@ -96,7 +114,22 @@ def _by_address(session: Session, event: InboundEvent) -> Match:
         .limit(1)
     )
     message_id = message.message_id if message else None
-    return Match("address", message_id, talent.id, enrollment.id)
+    verified = _vouched(session, event, talent)
+    return Match("address", message_id, talent.id, enrollment.id, verified)
+
+
+def _vouched(session: Session, event: InboundEvent, talent: Talent) -> bool:
+    """The provider vouches for the sender and, for a phone, we sent to that number."""
+    if not event.sender_authenticated:
+        return False
+    if talent.phone is None or event.address is None or "@" in event.address:
+        return True
+    sent = select(OutboxMessage.id).where(
+        OutboxMessage.talent_id == talent.id,
+        OutboxMessage.to.in_((talent.phone, f"whatsapp:{talent.phone}")),
+        OutboxMessage.sent_at.is_not(None),
+    )
+    return session.scalar(sent.limit(1)) is not None
 
 
 def _talent(session: Session, address: str | None) -> Talent | None:

@@ -2,7 +2,8 @@
 
 Every reply's timeline row (``kind="replied"``) carries in ``data`` the intent, the
 classifier's confidence and reason, and how the reply was matched to our message
-(``matched_by``; ``verified`` when by our message id, reply token or thread headers).
+(``matched_by``; ``verified`` when by our message id, reply token or thread headers, or by
+the sender's address the provider vouches for: see ``engine.inbound.matching``).
 
 A verdict less sure than ``nurture.yaml`` ``replies.review_below`` (intents that act on their
 own only: not ``other``, never an opt-out, which is honoured at once) is *held*: the reply
@@ -33,7 +34,6 @@ from sequences.model import INTENTS
 if TYPE_CHECKING:
     from campaigns.workspace import Workspace
 
-VERIFIED = frozenset({"message_id", "reply_token", "in_reply_to", "references"})
 NEVER_HELD = frozenset({"other", "unsubscribe"})
 
 
@@ -60,8 +60,9 @@ def note_verdict(
         "confidence": verdict.confidence,
         "reason": verdict.reason,
         "matched_by": match.how,
-        "verified": match.how in VERIFIED,
-        **({"held": True} if hold else {}),
+        "verified": match.verified,
+        # An unverified reply waits for a person too, without a task: only they can vouch.
+        **({"held": True} if hold or not match.verified else {}),
     }
     if hold:
         _check_task(session, reply, verdict)
@@ -163,11 +164,11 @@ def correct(
            campaign=reply.campaign, enrollment_id=reply.enrollment_id, step_id=reply.step_id,
            channel=reply.channel, detail=f"{before or 'none'} -> {intent} by {by}",
            data={"reply_id": reply.id, "from": before, "to": intent, "by": by})  # fmt: skip
+    talent = session.get(Talent, reply.talent_id) if reply.talent_id else None
     if intent != before or was_held:  # a held reply has had no effect yet
-        apply_corrected_intent(session, _event_of(reply), intent, now=now,
+        apply_corrected_intent(session, _event_of(reply, talent), intent, now=now,
                                still_waiting=_still_waiting(session, reply),
                                workspace=workspace)  # fmt: skip
-    talent = session.get(Talent, reply.talent_id) if reply.talent_id else None
     return ReplyRow.from_row(reply, talent)
 
 
@@ -179,12 +180,16 @@ def _still_waiting(session: Session, reply: Engagement) -> bool:
     )
 
 
-def _event_of(reply: Engagement) -> InboundEvent:
+def _event_of(reply: Engagement, talent: Talent | None) -> InboundEvent:
+    """The reply as an event again; an unverified one answers no message of ours, and is
+    about its talent (a person read it and vouches for it)."""
+    channel = reply.channel or "email"
+    address = (talent.email if channel == "email" else talent.phone) if talent else None
     return InboundEvent(
         kind="replied", provider=reply.provider or "nurture",
         provider_event_id=reply.provider_event_id or f"reply:{reply.id}",
-        occurred_at=reply.occurred_at, channel=reply.channel or "email",  # type: ignore[arg-type]
-        message_id=reply.message_id, text=reply.detail,
+        occurred_at=reply.occurred_at, channel=channel,  # type: ignore[arg-type]
+        message_id=reply.message_id, text=reply.detail, address=address,
     )  # fmt: skip
 
 

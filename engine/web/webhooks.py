@@ -25,7 +25,7 @@ from channels.quoting import strip_quoted
 from engine.inbound.batches import BatchResult, apply_events
 from engine.inbound.events import Applied, apply_event
 from engine.inbound.intent import Classifier, Verdict
-from engine.inbound.matching import Match, correlate
+from engine.inbound.matching import Match, correlate, reply_key
 from engine.inbound.review import held, note_verdict
 from engine.store.models import OutboxMessage
 from engine.talents.privacy import without_erased
@@ -61,6 +61,7 @@ class ReplyStored(FrozenModel):
     intent: str | None
     confidence: float | None
     matched_by: str
+    verified: bool  # the reply proves it answers us; unverified, it can only opt out
     talent_id: int | None
     enrollment_id: int | None
     reply_id: int | None = None  # the timeline row `nurture replies set` corrects
@@ -106,6 +107,7 @@ async def twilio_messages(request: Request, svc: ServicesDep) -> Response:
     """A text reply, or STOP/START; answered with empty TwiML."""
     params, _ = await _signed_twilio_params(request, svc)
     event = twilio.parse_inbound_message(clean_form(params), received_at=svc.clock())
+    event = dataclasses.replace(event, sender_authenticated=True)  # Twilio signed the sender
     await run_in_threadpool(store_reply, svc, clean_event(event))
     return Response(EMPTY_TWIML, media_type="application/xml")
 
@@ -143,18 +145,13 @@ async def _signed_twilio_params(request: Request, svc: Services) -> tuple[dict[s
 
 def store_events(svc: Services, events: Sequence[InboundEvent]) -> Stored:
     """Apply provider events in one transaction; replays come back as duplicates."""
-    workspace = svc.workspace() if any(_may_branch(event) for event in events) else None
 
     def work(session: Session) -> BatchResult:
         cleared = without_erased(session, events)
-        return apply_events(session, cleared, now=svc.clock(), workspace=workspace)
+        return apply_events(session, cleared, now=svc.clock(), workspace=svc.workspace)
 
     result = svc.transaction(work)
     return Stored(received=result.received, stored=result.stored, duplicates=result.duplicates)
-
-
-def _may_branch(event: InboundEvent) -> bool:
-    return event.kind not in ("sent", "deferred")
 
 
 def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
@@ -172,7 +169,9 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
         correlated = reread(session, correlated)
         readable = event.kind == "replied" and cleared is event
         verdict = classify_reply(svc.classifier, correlated) if readable else None
-        hold = verdict is not None and held(verdict, review_below)
+        hold = verdict is not None and match.verified and held(verdict, review_below)
+        key = reply_key(correlated, verified=match.verified)
+        correlated = dataclasses.replace(correlated, provider_event_id=key)
         applied = apply_event(
             session,
             correlated,
@@ -180,6 +179,7 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
             intent=verdict.intent if verdict and not hold else None,
             workspace=workspace,
             branch=not hold,
+            verified=match.verified,
         )
         noted = None
         if verdict and not applied.duplicate:
@@ -187,7 +187,7 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
         return match, applied, verdict, noted.id if noted else None
 
     match, applied, verdict, reply_id = svc.transaction(work)
-    if verdict and verdict.intent == "interested" and not applied.duplicate:
+    if verdict and verdict.intent == "interested" and match.verified and not applied.duplicate:
         logger.info(
             "interested reply: talent %s, enrollment %s (%s)",
             applied.talent_id,
@@ -200,6 +200,7 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
         intent=verdict.intent if verdict else None,
         confidence=verdict.confidence if verdict else None,
         matched_by=match.how,
+        verified=match.verified,
         talent_id=applied.talent_id,
         enrollment_id=applied.enrollment_id,
         reply_id=reply_id,

@@ -180,7 +180,7 @@ async def test_a_reply_from_a_known_talent_is_classified_and_recorded_once(
     assert first.status_code == 200, first.text
     assert first.json() | {"confidence": None} == {
         "duplicate": False, "kind": "replied", "intent": "interested", "confidence": None,
-        "matched_by": "address", "talent_id": maya, "enrollment_id": None,
+        "matched_by": "address", "verified": True, "talent_id": maya, "enrollment_id": None,
         "reply_id": first.json()["reply_id"],
     }  # fmt: skip
     assert again.json()["duplicate"] is True

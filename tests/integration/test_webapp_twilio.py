@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from webapp_support import (
     PUBLIC_URL,
+    add_sent_sms,
     add_talent,
     chunks,
     client,
@@ -59,6 +60,7 @@ async def test_stop_opts_out_of_sms_and_start_opts_back_in(
     root: Path, db: Database, db_url: str, clock: ManualClock
 ) -> None:
     maya = add_talent(db, clock(), phone=PHONE, email="maya@example.net")
+    add_sent_sms(db, maya, PHONE, clock())
     async with client(config(root, db_url), db, clock) as http:
         await http.post(MESSAGES, **twilio_post(MESSAGES, sms("SM2", "STOP")))
         stopped = talent(db, maya)
@@ -70,6 +72,39 @@ async def test_stop_opts_out_of_sms_and_start_opts_back_in(
     assert [e.kind for e in engagements(db, talent_id=maya, provider="twilio")] == [
         "opted_out", "opted_in"
     ]  # fmt: skip
+
+
+async def test_a_text_from_a_number_we_never_wrote_to_can_only_opt_out(
+    root: Path, db: Database, db_url: str, clock: ManualClock
+) -> None:
+    """Twilio signs the sender's number, but a talent's number we never texted proves no
+    conversation: the interested reply is kept unverified and acts on nothing; START does
+    not re-subscribe; STOP is honoured."""
+    maya = add_talent(db, clock(), phone=PHONE, email="maya@example.net")
+    async with client(config(root, db_url), db, clock) as http:
+        await http.post(MESSAGES, **twilio_post(MESSAGES, sms("SM6", "Ja, gerne! Ruf an.")))
+        interested = talent(db, maya)
+        await http.post(MESSAGES, **twilio_post(MESSAGES, sms("SM7", "STOP")))
+        clock.advance(hours=1)
+        await http.post(MESSAGES, **twilio_post(MESSAGES, sms("SM8", "START")))
+    (reply,) = engagements(db, kind="replied")
+    assert (reply.talent_id, reply.data["intent"], reply.data["verified"]) == (
+        maya, "interested", False
+    )  # fmt: skip
+    assert interested.stage == "person" and counts(db)["tasks"] == 0
+    assert talent(db, maya).sms_opted_out_at is not None  # STOP held, START ignored
+
+
+async def test_an_sms_reply_from_a_number_we_texted_is_verified(
+    root: Path, db: Database, db_url: str, clock: ManualClock
+) -> None:
+    maya = add_talent(db, clock(), phone=PHONE, email="maya@example.net")
+    add_sent_sms(db, maya, PHONE, clock())
+    async with client(config(root, db_url), db, clock) as http:
+        await http.post(MESSAGES, **twilio_post(MESSAGES, sms("SM6", "Ja, gerne! Ruf an.")))
+    (reply,) = engagements(db, kind="replied")
+    assert (reply.data["intent"], reply.data["verified"]) == ("interested", True)
+    assert talent(db, maya).stage == "candidate" and counts(db)["tasks"] == 1
 
 
 async def test_a_whatsapp_reply_is_matched_by_its_number(

@@ -13,9 +13,12 @@ from datetime import datetime, timedelta
 
 import pytest
 from journey import Workspace, call_app, rows
+from sqlalchemy import select
 
 from channels.twilio import sign_request
 from engine.config import Config
+from engine.store.database import Database
+from engine.store.models import Enrollment, OutboxMessage, SequenceSnapshot, Talent
 
 MONDAY = datetime.fromisoformat("2026-03-02T10:00:00+00:00")
 TOKEN = "twilio-token-for-journeys"
@@ -27,7 +30,30 @@ ROUTE = "/webhooks/twilio/messages"
 def texting(ws_db: Workspace) -> Workspace:
     ws_db.env["TWILIO_AUTH_TOKEN"] = TOKEN
     ws_db.nurture("talents", "import", "talents.csv")
+    _texted_before(ws_db)
     return ws_db
+
+
+def _texted_before(ws: Workspace) -> None:
+    """A campaign texted Maya last week: her texts are verified (Twilio signs the sender and
+    we wrote to that number); a number we never wrote to could only opt out."""
+    url = ws.env.get("NURTURE_DATABASE_URL") or f"sqlite:///{ws.root / 'nurture.db'}"
+    db, at = Database(url), MONDAY - timedelta(days=7)
+    with db.session() as session:
+        maya = session.scalars(select(Talent).where(Talent.phone == MAYA)).one()
+        session.add(SequenceSnapshot(content_hash="s" * 64, sequence="s", document={},
+                                     created_at=at))  # fmt: skip
+        session.flush()
+        enrollment = Enrollment(talent_id=maya.id, campaign="c", sequence="s",
+                                content_hash="s" * 64, kind="outbound", status="exited",
+                                step_id="text", entered_at=at, updated_at=at)  # fmt: skip
+        session.add(enrollment)
+        session.flush()
+        session.add(OutboxMessage(message_id="sms1", enrollment_id=enrollment.id,
+                                  talent_id=maya.id, campaign="c", step_id="text",
+                                  channel="sms", to=MAYA, sender="+4915112345678", text="Hi",
+                                  status="sent", due_at=at, sent_at=at, created_at=at))  # fmt: skip
+    db.dispose()
 
 
 class _Texts:
