@@ -31,9 +31,9 @@ from engine.config import Config
 from engine.core.clock import fixed_clock
 from engine.enrollments.enroll import advance_due, enroll_audience
 from engine.inbound.events import apply_event
+from engine.outbox import dispatch as outbox
 from engine.outbox.adapters import build_channels, close_channels
 from engine.outbox.dispatch import dispatch
-from engine.outbox import dispatch as outbox
 from engine.runs.runtime import Runtime
 from engine.runs.tick import expire_step, tick
 from engine.store.database import Database
