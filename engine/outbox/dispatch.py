@@ -44,6 +44,7 @@ from channels.errors import ChannelConfigError, InDoubtError, PermanentError, Tr
 from engine.core import interpreter as machine
 from engine.core.calendar import calendar_for
 from engine.core.clock import Clock
+from engine.core.stages import ON_SENT
 from engine.enrollments.enroll import lock_campaign
 from engine.enrollments.progress import blocked, not_sent, step_enrollment, step_many
 from engine.outbox.limits import Limits, as_timedelta, screen
@@ -58,7 +59,7 @@ from engine.store.models import (
     Talent,
 )
 from engine.talents.addresses import suppressed, talents_by_id
-from engine.talents.moves import change_stage, record_change
+from engine.talents.moves import record_change
 from engine.talents.timeline import batched, record
 from sequences.errors import InputError
 
@@ -360,7 +361,18 @@ def _record_sent(
     receipts: Mapping[str, Receipt],
     now: datetime,
 ) -> None:
-    """:func:`mark_sent` for a batch of claimed (or in doubt) rows, with Core statements."""
+    """Receipts of claimed (or in doubt) rows that went out: rows, timeline, stages, then
+    each enrollment moves on (:func:`mark_sent` is the same for one row)."""
+    _write_sent(session, rows, {m: r.provider_id for m, r in receipts.items()}, now)
+    moves = [(row.enrollment_id, row.step_id, machine.Sent(row.sent_at or now)) for row in rows]
+    step_many(session, rt, moves, now=now)
+
+
+def _write_sent(
+    session: Session, rows: list[Row[Any]], provider_ids: Mapping[str, str | None], now: datetime
+) -> None:
+    """What a sent message writes, with Core statements for the batch: the row, its
+    timeline, the talent's last contact and :data:`engine.core.stages.ON_SENT` move."""
     execute_many(
         session,
         update(_OUTBOX)
@@ -368,7 +380,7 @@ def _record_sent(
         .values(status="sent", sent_at=bindparam("at"), lease_until=None, error=None,
                 provider_message_id=bindparam("provider_id")),
         [{"row": row.id, "at": row.sent_at or now,
-          "provider_id": receipts[row.message_id].provider_id or row.provider_message_id}
+          "provider_id": provider_ids.get(row.message_id) or row.provider_message_id}
          for row in rows],
     )  # fmt: skip
     for row in rows:
@@ -385,23 +397,29 @@ def _record_sent(
         .order_by(talents.c.id)
         .with_for_update()
     )
-    first = [talent_id for talent_id, stage in stages if stage == "person"]
-    person = talents.c.stage == "person"
-    session.execute(
-        update(talents)
-        .where(among(session, talents.c.id, ids))
-        .values(last_contacted_at=now, updated_at=now,
-                stage=case((person, "prospect"), else_=talents.c.stage),
-                stage_changed_at=case((person, now), else_=talents.c.stage_changed_at))
-    )  # fmt: skip
+    moved = [(talent_id, stage) for talent_id, stage in stages if stage in ON_SENT]
+    if moved:
+        whens = [(talents.c.stage == stage, target) for stage, target in ON_SENT.items()]
+        first = talents.c.stage.in_(list(ON_SENT))
+        session.execute(
+            update(talents)
+            .where(among(session, talents.c.id, ids))
+            .values(last_contacted_at=now, updated_at=now,
+                    stage=case(*whens, else_=talents.c.stage),
+                    stage_changed_at=case((first, now), else_=talents.c.stage_changed_at))
+        )  # fmt: skip
+    else:
+        session.execute(
+            update(talents)
+            .where(among(session, talents.c.id, ids))
+            .values(last_contacted_at=now, updated_at=now)
+        )
     by_talent = {row.talent_id: row for row in rows}
-    for talent_id in first:
+    for talent_id, stage in moved:
         row = by_talent[talent_id]
-        record_change(session, talent_id, "person", "prospect", at=now,
+        record_change(session, talent_id, stage, ON_SENT[stage], at=now,
                       reason="first message sent", campaign=row.campaign,
                       enrollment_id=row.enrollment_id)  # fmt: skip
-    moves = [(row.enrollment_id, row.step_id, machine.Sent(row.sent_at or now)) for row in rows]
-    step_many(session, rt, moves, now=now)
 
 
 def _unsent(
@@ -441,21 +459,17 @@ def mark_sent(
     provider_id: str | None = None,
     rt: Runtime | None = None,
 ) -> None:
-    """The row went out: record it, stage the talent prospect, move the enrollment on."""
-    was = row.status
-    if was == "sent":
+    """The row went out (a provider event, a settle by hand): what a receipt writes
+    (:func:`_write_sent`, the batch path, for this one row), then its enrollment moves on."""
+    if row.status == "sent":
         row.provider_message_id = row.provider_message_id or provider_id
         return
-    row.status, row.sent_at, row.lease_until, row.error = "sent", row.sent_at or now, None, None
-    row.provider_message_id = provider_id or row.provider_message_id
-    if was == "in_doubt":
-        record(session, "reconciled", at=now, talent_id=talent.id, message=row)
-    record(session, "sent", at=row.sent_at, talent_id=talent.id, message=row)
-    talent.last_contacted_at, talent.updated_at = now, now
-    if talent.stage == "person":
-        change_stage(session, talent, "prospect", at=now, reason="first message sent",
-                     campaign=row.campaign, enrollment_id=row.enrollment_id)  # fmt: skip
-    _advance(session, rt, row, talent, machine.Sent(row.sent_at), now)
+    session.flush()  # the caller's changes (a settled row's sent_at) first
+    snapshot = session.execute(select(*_RECEIPT).where(_OUTBOX.c.id == row.id)).one()
+    _write_sent(session, [snapshot], {row.message_id: provider_id}, now)
+    session.expire(row)  # written with Core: read again
+    session.expire(talent)
+    _advance(session, rt, row, talent, machine.Sent(snapshot.sent_at or now), now)
 
 
 def _advance(
