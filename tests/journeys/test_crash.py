@@ -118,6 +118,8 @@ def _crash_and_restart(ws: Workspace, provider: FakeProvider, count: int, seed: 
     assert counts.keys() - sent <= in_doubt  # the provider got some of those in doubt
     listed = ws.nurture("outbox", "list", "--in-doubt", "--json", "--limit", "1000").json()
     assert {row["message_id"] for row in listed} == in_doubt
+    for row in listed:
+        assert "lease expired" in row["explain"] and "outbox settle" in row["explain"], row
 
 
 def test_stopped_runs_send_everyone_once(ws_db: Workspace, provider: FakeProvider) -> None:
