@@ -58,10 +58,10 @@ def _statuses(db: Database) -> Counter[str]:
 
 
 def _dispatch(db: Database, rt: Runtime, channel: MemoryChannel, stop: outbox.Stop | None,
-              **options: object) -> outbox.DispatchReport:  # fmt: skip
+              window: int = 10) -> outbox.DispatchReport:  # fmt: skip
     return asyncio.run(
         outbox.dispatch(db, rt, {"email": channel}, "blast", clock=fixed_clock(T0),
-                        batch_size=50, concurrency=1, window=10, stop=stop, **options)
+                        batch_size=50, concurrency=1, window=window, stop=stop)
     )  # fmt: skip
 
 
@@ -145,3 +145,42 @@ def test_an_expired_claim_taken_by_another_dispatcher_is_not_attempted_by_the_fi
     second, _ = asyncio.run(outbox.claim(db, rt, "blast", now=later))
     assert asyncio.run(outbox.attempt(db, first, lease_until=T0 + outbox.LEASE)) == []
     assert len(asyncio.run(outbox.attempt(db, second, lease_until=later + outbox.LEASE))) == 2
+
+
+class Lookup(MemoryChannel):
+    """A channel that can look its messages up: it finds those in ``known``."""
+
+    def __init__(self, known: dict[str, str]) -> None:
+        super().__init__()
+        self.known, self.asked = known, []  # type: list[str]
+
+    async def lookup(self, message: OutboundMessage, since: object) -> str | None:
+        self.asked.append(message.message_id)
+        return self.known.get(message.message_id)
+
+
+def test_messages_in_doubt_found_at_the_provider_are_settled_before_anyone_is_asked(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    from engine.outbox.reconcile import reconcile
+    from engine.runs.tick import tick
+
+    rt, _ = _setup(db, db_url, tmp_path, 4)
+    stop = outbox.Stop(grace=0)
+    _dispatch(db, rt, Held(stop, answers=False), stop, window=2)
+    with db.session() as session:
+        query = select(OutboxMessage.message_id).where(OutboxMessage.status == "in_doubt")
+        doubt = sorted(session.scalars(query))
+    assert len(doubt) == 2
+    channel = Lookup({doubt[0]: "SM-found"})
+    assert asyncio.run(reconcile(db, rt, {"email": channel}, "blast", now=T0)) == 1
+    assert sorted(channel.asked) == doubt
+    with db.session() as session:
+        rows = {r.message_id: r for r in session.scalars(select(OutboxMessage))}
+    assert rows[doubt[0]].status == "sent" and rows[doubt[0]].provider_message_id == "SM-found"
+    assert rows[doubt[1]].status == "in_doubt" and "not found at the provider" in (
+        rows[doubt[1]].error or ""
+    )
+    later = fixed_clock(T0 + timedelta(minutes=1))
+    summary = asyncio.run(tick(db, rt, {"email": Lookup({})}, "blast", clock=later))
+    assert summary.reconciled == 0 and summary.dispatch.sent == 2  # the two released
