@@ -66,7 +66,7 @@ from sequences.errors import InputError
 log = logging.getLogger("nurture.outbox")
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
-WINDOW = 64  # messages attempted at once across a dispatcher's lanes: at most this in doubt
+WINDOW = 200  # messages attempted at once across a dispatcher's lanes: at most this in doubt
 GRACE = 20.0  # seconds a stop waits for the requests in flight
 
 
