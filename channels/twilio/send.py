@@ -211,6 +211,28 @@ class TwilioChannel:
         segments = created.num_segments
         return Sent(created.sid, int(segments) if segments and segments.isdigit() else None)
 
+    async def lookup(self, message: OutboundMessage, since: datetime) -> str | None:
+        """The SID of ``message`` if Twilio has it: a message to the same recipient, from
+        the same sender (or any, through a Messaging Service), with the same body, created
+        at ``since`` or later (the Messages API, newest first). None when Twilio has none
+        such: the request never reached it."""
+        to = _address(message.channel, message.to)
+        service = message.messaging_service_sid or self.settings.messaging_service_sid
+        sender = None if service else _address(message.channel, message.sender)
+        try:
+            found = await self._client.messages.list_async(
+                to=to, from_=sender, date_sent_after=None, limit=50, page_size=50
+            )
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise classify(exc, self._clock()) from exc
+        except httpx.TransportError as exc:
+            raise transport_error("Twilio", exc) from exc
+        for candidate in found:
+            created = candidate.date_created
+            if candidate.body == message.text and (created is None or created >= since):
+                return str(candidate.sid)
+        return None
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._http.aclose()

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns a typer.Exit's code
     except NurtureError as exc:
         text = str(exc) if isinstance(exc, DefinitionError) else f"error: {exc}"
         err.print(text, style="red", markup=False, highlight=False, soft_wrap=True)
@@ -117,4 +117,4 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:  # usage errors: click says 2, our contract says 1
         exc.show()
         return 1
-    return 0
+    return code if isinstance(code, int) else 0

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
 class OutboxStatus(StrEnum):
     planned = "planned"
     claimed = "claimed"
+    sending = "sending"
     sent = "sent"
     in_doubt = "in_doubt"
     failed = "failed"

@@ -68,6 +68,18 @@ def run(
     if event and not as_json:
         ctx.obj.console.print(f"inbound: people enter through its trigger {event!r} "
                               "(POST /api/events), never from the talent base")  # fmt: skip
+    if code := _exit_code(summary["dispatch"]):
+        raise typer.Exit(code)
+
+
+def _exit_code(sent: dict[str, Any]) -> int:
+    """Not 0 when the tick did not finish its work: stopped by a signal (128 + its number,
+    as a shell reports it), or receipts that could not be written (1)."""
+    import signal
+
+    if sent.get("stopped"):
+        return 128 + int(signal.Signals[sent["stopped"]])
+    return 1 if sent.get("unrecorded") else 0
 
 
 def _prefect_tick(config: Config, campaign: str, now: str | None) -> dict[str, Any]:
@@ -122,8 +134,21 @@ def _print_summary(console: Console, summary: dict[str, Any], *, as_json: bool) 
         f"enrolled {summary['enrolled']}, advanced {summary['advanced']}, planned "
         f"{summary['planned']}, exited {summary['exited']}; sent {sent['sent']}, deferred "
         f"{sent['deferred']}, retried {sent['retried']}, failed {sent['failed']}, cancelled "
-        f"{sent['cancelled']}, in doubt {summary['in_doubt'] + sent['in_doubt']}"
+        f"{sent['cancelled']}, in doubt "
+        f"{summary['in_doubt'] + sent['in_doubt'] + sent.get('unrecorded', 0)}"
     )
+    if sent.get("stopped"):
+        console.print(
+            f"[yellow]stopped by {sent['stopped']}:[/] the requests in flight finished and "
+            f"were recorded; {sent['released']} claimed message(s) went back to the queue "
+            "for the next run"
+        )
+    if sent.get("unrecorded"):
+        console.print(
+            f"[red]error:[/] {sent['unrecorded']} message(s) went to the provider but their "
+            "receipts could not be written (the database failed): they are in doubt until "
+            "their lease expires and a provider event or `nurture outbox settle` settles them"
+        )
     if summary.get("errors"):
         console.print(
             f"[yellow]warning:[/] {summary['errors']} enrollment(s) of {summary['campaign']} in"

@@ -24,6 +24,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 assert set(TRANSITIONS) == set(STAGES)
 
+# A first message sent makes a person a prospect (contacted); other stages stay.
+ON_SENT: dict[str, str] = {"person": "prospect"}
+assert all(target in TRANSITIONS[current] for current, target in ON_SENT.items())
+
 
 def can_move(current: str, target: str) -> bool:
     return target in TRANSITIONS.get(current, frozenset())

@@ -35,7 +35,7 @@ from campaigns.workspace import Workspace
 from channels.base import InboundEvent
 from engine.core import interpreter as machine
 from engine.enrollments.progress import LeavePending, not_sent, step_enrollment
-from engine.outbox.dispatch import mark_sent
+from engine.outbox.dispatch import UNSETTLED, mark_sent
 from engine.runs.runtime import load_document
 from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent, Task
 from engine.talents.moves import change_stage
@@ -199,7 +199,7 @@ def _effects(
     verified: bool,
 ) -> list[str]:
     effects: list[str] = []
-    if row is not None and row.status in ("in_doubt", "claimed") and event.kind != "failed":
+    if row is not None and row.status in UNSETTLED and event.kind != "failed":
         mark_sent(session, row, talent, now=now, provider_id=event.provider_message_id,
                   sends=LeavePending())  # fmt: skip
         effects.append("reconciled")

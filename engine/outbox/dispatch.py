@@ -1,31 +1,42 @@
 """The outbox dispatcher: claim due rows, send them through the channel, record receipts.
 
-    planned --claim--> claimed --receipt--> sent | failed | planned (transient, backoff)
-       |                  |--no answer------> in_doubt --provider event--> sent
-       |                  '--lease expired--> in_doubt
+    planned --claim--> claimed --attempt--> sending --receipt--> sent | failed | planned (backoff)
+       |                  |                        |--no answer------> in_doubt --event--> sent
+       |                  |                        '--lease expired--> in_doubt
+       |                  '--lease expired, stop, pause--> planned (never attempted)
        '--opted out / suppressed at claim--> cancelled
 
 A claim is one short transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED`` under a per-campaign
 advisory lock; SQLite: ``BEGIN IMMEDIATE``) that re-checks opt-out, suppression and
-``do_not_contact`` just before sending and applies the sending limits. Sending happens
-outside any transaction. A claimed row whose lease expired is never sent again by the
-engine: it becomes ``in_doubt`` until a provider event carrying its id reconciles it, and
-its enrollment moves on as if the message went out at claim time, so nothing stays stuck.
-So does a message whose provider call got no answer (a read timeout, a connection lost
-before the response): it may have been sent, so it is never sent again by itself.
+``do_not_contact`` just before sending and applies the sending limits. A lane claims a batch
+(500 rows) but attempts it in groups of the in-flight window: each group is marked
+``sending`` in one statement right before its requests start, and its receipts are written
+as soon as the group's responses are in. So only a ``sending`` row may have reached the
+provider: after a crash, at most the window is in doubt, and a row still ``claimed`` goes
+back to the queue when its lease expires. A ``sending`` row whose lease expired is never
+sent again by the engine: it becomes ``in_doubt`` until a provider event carrying its id
+settles it, and its enrollment moves on as if the message went out at claim time, so
+nothing stays stuck. So does a message whose provider call got no answer (a read timeout,
+a connection lost before the response).
+
+A stop (SIGTERM, SIGINT: :class:`Stop`) ends claiming, lets the requests in flight finish
+within a grace period, records their receipts and releases the rest to the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+import signal
+import threading
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, case, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from channels.base import Channel, OutboundMessage, Receipt
@@ -33,6 +44,7 @@ from channels.errors import ChannelConfigError, InDoubtError, PermanentError, Tr
 from engine.core import interpreter as machine
 from engine.core.calendar import calendar_for
 from engine.core.clock import Clock
+from engine.core.stages import ON_SENT
 from engine.enrollments.enroll import lock_campaign
 from engine.enrollments.progress import (
     Batch,
@@ -47,15 +59,24 @@ from engine.outbox.limits import Limits, as_timedelta, screen
 from engine.runs.runtime import Runtime
 from engine.store.database import Database
 from engine.store.dialect import among, execute_many
-from engine.store.models import CampaignState, Engagement, Enrollment, OutboxMessage, Talent
+from engine.store.models import (
+    CampaignState,
+    Engagement,
+    Enrollment,
+    OutboxMessage,
+    OutboxStatus,
+    Talent,
+)
 from engine.talents.addresses import suppressed, talents_by_id
-from engine.talents.moves import change_stage, record_change
-from engine.talents.timeline import batched, record
+from engine.talents.moves import record_change
+from engine.talents.timeline import Writes, batched, record
 from sequences.errors import InputError
 
 log = logging.getLogger("nurture.outbox")
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
+WINDOW = 200  # messages attempted at once across a dispatcher's lanes: at most this in doubt
+GRACE = 20.0  # seconds a stop waits for the requests in flight
 
 
 @dataclass
@@ -67,14 +88,22 @@ class DispatchReport:
     cancelled: int = 0
     deferred: int = 0
     in_doubt: int = 0  # sent but unanswered (expired leases: TickSummary.in_doubt)
+    released: int = 0  # claimed, never attempted, back in the queue (a stop, a pause)
+    unrecorded: int = 0  # attempted, but their receipts could not be written: in doubt
     paused: str | None = None
+    stopped: str | None = None  # the signal that stopped the dispatch, if one did
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: DispatchReport) -> None:
-        for name in ("claimed", "sent", "retried", "failed", "cancelled", "deferred", "in_doubt"):
+        for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paused = self.paused or other.paused
+        self.stopped = self.stopped or other.stopped
         self.errors += other.errors
+
+
+_COUNTS = ("claimed", "sent", "retried", "failed", "cancelled", "deferred", "in_doubt",
+           "released", "unrecorded")  # fmt: skip
 
 
 # --- claim ----------------------------------------------------------------------------------
@@ -272,6 +301,9 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
     return max(delay, timedelta(seconds=retry_after or 0))
 
 
+# A receipt or a provider event settles a row in these states (it proves the attempt).
+UNSETTLED: tuple[OutboxStatus, ...] = ("claimed", "sending", "in_doubt")
+
 # What recording a receipt reads of an outbox row: everything but the message itself.
 _RECEIPT = [c for c in _OUTBOX.c if c.name not in ("subject", "text", "html", "headers")]
 
@@ -309,7 +341,7 @@ def _record_receipts(
     by_id = {receipt.message_id: receipt for receipt in receipts}
     query = select(*_RECEIPT).where(among(session, _OUTBOX.c.message_id, by_id))
     query = query.with_for_update()
-    rows = [row for row in session.execute(query) if row.status in ("claimed", "in_doubt")]
+    rows = [row for row in session.execute(query) if row.status in UNSETTLED]
     sent = [row for row in rows if by_id[row.message_id].error is None]
     unsent = [row.id for row in rows if by_id[row.message_id].error is not None]
     with batched(session) as writes:
@@ -335,8 +367,24 @@ def _record_sent(
     receipts: Mapping[str, Receipt],
     now: datetime,
 ) -> None:
-    """:func:`mark_sent` for a batch of claimed (or in doubt) rows, with Core statements."""
-    session, record = batch.session, batch.writes.record
+    """Receipts of claimed (or in doubt) rows that went out: rows, timeline, stages, then
+    each enrollment moves on (:func:`mark_sent` is the same for one row)."""
+    provider_ids = {m: r.provider_id for m, r in receipts.items()}
+    _write_sent(batch.session, batch.writes, rows, provider_ids, now)
+    moves = [(row.enrollment_id, row.step_id, machine.Sent(row.sent_at or now)) for row in rows]
+    step_many(batch, moves, now=now)
+
+
+def _write_sent(
+    session: Session,
+    writes: Writes,
+    rows: list[Row[Any]],
+    provider_ids: Mapping[str, str | None],
+    now: datetime,
+) -> None:
+    """What a sent message writes, with Core statements for the batch: the row, its
+    timeline, the talent's last contact and :data:`engine.core.stages.ON_SENT` move."""
+    record = writes.record
     execute_many(
         session,
         update(_OUTBOX)
@@ -344,7 +392,7 @@ def _record_sent(
         .values(status="sent", sent_at=bindparam("at"), lease_until=None, error=None,
                 provider_message_id=bindparam("provider_id")),
         [{"row": row.id, "at": row.sent_at or now,
-          "provider_id": receipts[row.message_id].provider_id or row.provider_message_id}
+          "provider_id": provider_ids.get(row.message_id) or row.provider_message_id}
          for row in rows],
     )  # fmt: skip
     for row in rows:
@@ -361,23 +409,29 @@ def _record_sent(
         .order_by(talents.c.id)
         .with_for_update()
     )
-    first = [talent_id for talent_id, stage in stages if stage == "person"]
-    person = talents.c.stage == "person"
-    session.execute(
-        update(talents)
-        .where(among(session, talents.c.id, ids))
-        .values(last_contacted_at=now, updated_at=now,
-                stage=case((person, "prospect"), else_=talents.c.stage),
-                stage_changed_at=case((person, now), else_=talents.c.stage_changed_at))
-    )  # fmt: skip
+    moved = [(talent_id, stage) for talent_id, stage in stages if stage in ON_SENT]
+    if moved:
+        whens = [(talents.c.stage == stage, target) for stage, target in ON_SENT.items()]
+        first = talents.c.stage.in_(list(ON_SENT))
+        session.execute(
+            update(talents)
+            .where(among(session, talents.c.id, ids))
+            .values(last_contacted_at=now, updated_at=now,
+                    stage=case(*whens, else_=talents.c.stage),
+                    stage_changed_at=case((first, now), else_=talents.c.stage_changed_at))
+        )  # fmt: skip
+    else:
+        session.execute(
+            update(talents)
+            .where(among(session, talents.c.id, ids))
+            .values(last_contacted_at=now, updated_at=now)
+        )
     by_talent = {row.talent_id: row for row in rows}
-    for talent_id in first:
+    for talent_id, stage in moved:
         row = by_talent[talent_id]
-        record_change(batch.writes, talent_id, "person", "prospect", at=now,
+        record_change(writes, talent_id, stage, ON_SENT[stage], at=now,
                       reason="first message sent", campaign=row.campaign,
                       enrollment_id=row.enrollment_id)  # fmt: skip
-    moves = [(row.enrollment_id, row.step_id, machine.Sent(row.sent_at or now)) for row in rows]
-    step_many(batch, moves, now=now)
 
 
 def _unsent(
@@ -417,21 +471,18 @@ def mark_sent(
     provider_id: str | None = None,
     sends: Sends,
 ) -> None:
-    """The row went out: record it, stage the talent prospect, move the enrollment on."""
-    was = row.status
-    if was == "sent":
+    """The row went out (a provider event, a settle by hand): what a receipt writes
+    (:func:`_write_sent`, the batch path, for this one row), then its enrollment moves on."""
+    if row.status == "sent":
         row.provider_message_id = row.provider_message_id or provider_id
         return
-    row.status, row.sent_at, row.lease_until, row.error = "sent", row.sent_at or now, None, None
-    row.provider_message_id = provider_id or row.provider_message_id
-    if was == "in_doubt":
-        record(session, "reconciled", at=now, talent_id=talent.id, message=row)
-    record(session, "sent", at=row.sent_at, talent_id=talent.id, message=row)
-    talent.last_contacted_at, talent.updated_at = now, now
-    if talent.stage == "person":
-        change_stage(session, talent, "prospect", at=now, reason="first message sent",
-                     campaign=row.campaign, enrollment_id=row.enrollment_id)  # fmt: skip
-    _advance(session, sends, row, talent, machine.Sent(row.sent_at), now)
+    session.flush()  # the caller's changes (a settled row's sent_at) first
+    snapshot = session.execute(select(*_RECEIPT).where(_OUTBOX.c.id == row.id)).one()
+    with batched(session) as writes:
+        _write_sent(session, writes, [snapshot], {row.message_id: provider_id}, now)
+    session.expire(row)  # written with Core: read again
+    session.expire(talent)
+    _advance(session, sends, row, talent, machine.Sent(snapshot.sent_at or now), now)
 
 
 def _advance(
@@ -491,10 +542,17 @@ def resume(session: Session, campaign_id: str, *, now: datetime) -> None:
 
 
 def expire_leases(session: Session, *, now: datetime, sends: Sends) -> int:
-    """Claims whose lease ran out become ``in_doubt``: never re-sent, their enrollment moves
-    on as if sent at claim time (a provider event later reconciles the row)."""
+    """Leases that ran out: a row claimed but never attempted goes back to the queue (its
+    dispatcher died or stopped before its group's turn); a row being sent becomes
+    ``in_doubt``: never re-sent, its enrollment moves on as if sent at claim time (a provider
+    event later reconciles the row). Returns how many are now in doubt."""
+    session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.status == "claimed", _OUTBOX.c.lease_until < now)
+        .values(_RELEASED)
+    )
     query = select(OutboxMessage).where(
-        OutboxMessage.status == "claimed", OutboxMessage.lease_until < now
+        OutboxMessage.status == "sending", OutboxMessage.lease_until < now
     )
     rows = list(session.scalars(query.with_for_update(skip_locked=True)))
     talents = talents_by_id(session, [row.talent_id for row in rows])
@@ -502,6 +560,14 @@ def expire_leases(session: Session, *, now: datetime, sends: Sends) -> int:
         reason = "lease expired before a receipt was recorded"
         _in_doubt(session, sends, row, talents[row.talent_id], reason, now)
     return len(rows)
+
+
+# A claim that never started: back to the queue, as if never claimed (the claim counted an
+# attempt and a touch of the sending limits; neither happened).
+_RELEASED: dict[str, Any] = {
+    "status": "planned", "claimed_at": None, "lease_until": None,
+    "attempts": case((_OUTBOX.c.attempts > 0, _OUTBOX.c.attempts - 1), else_=0),
+}  # fmt: skip
 
 
 def settle(
@@ -572,6 +638,123 @@ def _in_doubt(
     _advance(session, sends, row, talent, machine.Sent(row.claimed_at or now), now)
 
 
+# --- attempts and stops ----------------------------------------------------------------------
+
+
+async def attempt(
+    db: Database, messages: Sequence[OutboundMessage], *, lease_until: datetime
+) -> list[OutboundMessage]:
+    """Mark claimed messages ``sending`` right before their requests start; returns those
+    still ours to send (a row whose lease ran out went back to the queue: someone else's)."""
+    ids = [message.message_id for message in messages]
+    if not ids:
+        return []
+    async with db.transaction() as session:
+        ours = (
+            among(session, _OUTBOX.c.message_id, ids),
+            _OUTBOX.c.status == "claimed",
+            _OUTBOX.c.lease_until == lease_until,
+        )
+        done = session.execute(update(_OUTBOX).where(*ours).values(status="sending"))
+        if cast(Any, done).rowcount == len(ids):
+            return list(messages)
+        kept = set(
+            session.scalars(
+                select(_OUTBOX.c.message_id).where(
+                    among(session, _OUTBOX.c.message_id, ids),
+                    _OUTBOX.c.status == "sending",
+                    _OUTBOX.c.lease_until == lease_until,
+                )
+            )
+        )
+    return [message for message in messages if message.message_id in kept]
+
+
+async def release(
+    db: Database, messages: Sequence[OutboundMessage], *, lease_until: datetime
+) -> int:
+    """Put claimed messages that were never attempted back in the queue."""
+    if not messages:
+        return 0
+    async with db.transaction() as session:
+        done = session.execute(
+            update(_OUTBOX)
+            .where(
+                among(session, _OUTBOX.c.message_id, [m.message_id for m in messages]),
+                _OUTBOX.c.status == "claimed",
+                _OUTBOX.c.lease_until == lease_until,
+            )
+            .values(_RELEASED)
+        )
+    return int(cast(Any, done).rowcount)
+
+
+@dataclass
+class Stop:
+    """A request to stop dispatching (a signal, a cancelled flow run): no more claims or
+    attempts; requests in flight get ``grace`` seconds to answer, then count as in doubt."""
+
+    grace: float = GRACE
+    reason: str | None = None
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            log.warning("%s: stopping; the requests in flight may finish", reason)
+            self.reason = reason
+            self._event.set()
+
+    async def within_grace(
+        self, sending: Awaitable[list[Receipt]], messages: Sequence[OutboundMessage]
+    ) -> list[Receipt]:
+        """The receipts of ``sending``; if a stop comes and the grace period runs out first,
+        the request is cancelled and each message is in doubt (it may have left)."""
+        task = asyncio.ensure_future(sending)
+        deadline = asyncio.ensure_future(self._deadline())
+        try:
+            await asyncio.wait({task, deadline}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            deadline.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        error = InDoubtError(f"{self.reason}: no answer within the {self.grace:g} s grace period")
+        return [Receipt(message.message_id, error=error) for message in messages]
+
+    async def _deadline(self) -> None:
+        await self._event.wait()
+        await asyncio.sleep(self.grace)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stopping_on_signals(stop: Stop) -> Iterator[None]:
+    """While dispatching, SIGTERM and SIGINT request ``stop`` instead of killing the
+    process (or raising KeyboardInterrupt) mid-request; the previous handlers come back
+    after. Only the main thread's event loop can take signals: elsewhere, nothing changes."""
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.request, sig.name)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
+
+
 # --- the loop -------------------------------------------------------------------------------
 
 
@@ -585,28 +768,70 @@ async def dispatch(
     batch_size: int = 500,
     concurrency: int = 4,
     lease: timedelta = LEASE,
+    window: int = WINDOW,
+    stop: Stop | None = None,
 ) -> DispatchReport:
-    """Claim, send and record due rows in ``concurrency`` parallel lanes until none is due."""
+    """Claim, send and record due rows in ``concurrency`` parallel lanes until none is due.
+
+    Each lane claims ``batch_size`` rows and attempts them in groups, so that at most
+    ``window`` messages are ``sending`` without a receipt at any moment."""
+    stop = stop or Stop()
+    with stopping_on_signals(stop):
+        report = await _dispatch(
+            db, rt, channels, campaign_id, clock=clock, batch_size=batch_size,
+            lanes=max(concurrency, 1), lease=lease, window=window, stop=stop,
+        )  # fmt: skip
+    report.stopped = stop.reason
+    return report
+
+
+async def _dispatch(
+    db: Database, rt: Runtime, channels: Mapping[str, Channel], campaign_id: str, *,
+    clock: Clock, batch_size: int, lanes: int, lease: timedelta, window: int, stop: Stop,
+) -> DispatchReport:  # fmt: skip
     report = DispatchReport()
+    group = max(window // lanes, 1)
     # The lanes of one process take turns at the database: a write transaction waits here,
     # not in SQLite's busy handler (which sleeps) or behind a PostgreSQL lock.
     turn = asyncio.Lock()
 
-    async def lane() -> None:
-        while report.paused is None:
+    def halted() -> bool:
+        return report.paused is not None or stop.requested or report.unrecorded > 0
+
+    async def send_claimed(messages: list[OutboundMessage], lease_until: datetime) -> None:
+        for start in range(0, len(messages), group):
+            if halted():
+                async with turn:
+                    report.released += await release(db, messages[start:], lease_until=lease_until)
+                return
             async with turn:
-                rows, claimed = await claim(
-                    db, rt, campaign_id, now=clock(), limit=batch_size, lease=lease
+                attempted = await attempt(
+                    db, messages[start : start + group], lease_until=lease_until
+                )
+            if not attempted:
+                continue
+            receipts = await stop.within_grace(send(attempted, channels), attempted)
+            try:
+                async with turn:
+                    report.add(await record_receipts(db, rt, receipts, now=clock()))
+            except SQLAlchemyError as exc:  # the database is gone: those rows are in doubt
+                log.error("could not record %d receipts: %s", len(receipts), exc)
+                report.unrecorded += len(receipts)
+                report.errors.append(f"{len(receipts)} receipts not recorded: {exc}")
+
+    async def lane() -> None:
+        while not halted():
+            now = clock()
+            async with turn:
+                messages, claimed = await claim(
+                    db, rt, campaign_id, now=now, limit=batch_size, lease=lease
                 )
             report.add(claimed)
-            if not rows:
+            if not messages:
                 if claimed.cancelled or claimed.deferred:
                     continue  # those left the due set; look again
                 return
-            receipts = await send(rows, channels)
-            async with turn:
-                done = await record_receipts(db, rt, receipts, now=clock())
-            report.add(done)
+            await send_claimed(messages, now + lease)
 
-    await asyncio.gather(*(lane() for _ in range(max(concurrency, 1))))
+    await asyncio.gather(*(lane() for _ in range(lanes)))
     return report

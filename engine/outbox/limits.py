@@ -17,11 +17,11 @@ from sqlalchemy import Row, case, func, select
 from sqlalchemy.orm import Session
 
 from engine.store.dialect import among
-from engine.store.models import OutboxMessage
+from engine.store.models import OutboxMessage, OutboxStatus
 from sequences.model import Duration
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
-TOUCHED = ("claimed", "sent", "in_doubt")
+TOUCHED: tuple[OutboxStatus, ...] = ("claimed", "sending", "sent", "in_doubt")
 
 
 @dataclass(frozen=True)

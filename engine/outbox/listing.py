@@ -29,4 +29,17 @@ def _outbox_row(row: OutboxMessage) -> dict[str, Any]:
     }
     return {"message_id": row.message_id, "campaign": row.campaign, "step": row.step_id,
             "variant": row.variant, "channel": row.channel, "to": row.to, "status": row.status,
-            **when, "attempts": row.attempts, "error": row.error}  # fmt: skip
+            **when, "attempts": row.attempts, "error": row.error,
+            **({"explain": _explain(row)} if row.status == "in_doubt" else {})}  # fmt: skip
+
+
+def _explain(row: OutboxMessage) -> str:
+    """Why a message is in doubt and what settles it."""
+    claimed = f"{row.claimed_at:%Y-%m-%d %H:%M} UTC" if row.claimed_at else "an unknown time"
+    lookup = "the X-Nurture-Message-Id header" if row.channel == "email" else "the recipient"
+    return (
+        f"its request to the provider started (claimed {claimed}) but no answer was recorded"
+        f" ({row.error or 'unknown'}); it is never sent again by itself. A provider event"
+        f" carrying its id settles it; otherwise find it in the provider's log by {lookup}"
+        f" and run `nurture outbox settle {row.message_id} --sent` (it left) or `--resend`"
+    )

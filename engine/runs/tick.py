@@ -27,6 +27,7 @@ from engine.outbox.dispatch import (
     paused,
     resume,
 )
+from engine.outbox.reconcile import reconcile
 from engine.runs.runtime import Runtime
 from engine.runs.workers import WorkReport, fewer_collections, run_workers
 from engine.store.database import Database
@@ -47,6 +48,7 @@ class TickSummary:
     exited: int = 0
     errors: int = 0  # enrollments parked in ``error`` by this tick (a template failed)
     in_doubt: int = 0
+    reconciled: int = 0  # in doubt, found sent at the provider (engine.outbox.reconcile)
     dispatch: DispatchReport = field(default_factory=DispatchReport)
     paused: str | None = None
     dry_run: bool = False
@@ -146,6 +148,7 @@ async def tick(
     if dry_run:
         return plan_preview(db, rt, campaign_id, summary)
     summary.in_doubt = steps.expire(db, rt, clock)
+    summary.reconciled = await reconcile(db, rt, channels, campaign_id, now=now)
     summary.paused = pause_state(db, campaign_id, now=now, resume_paused=resume_paused)
     if summary.paused is not None:
         return summary

@@ -6,7 +6,7 @@ Schema changes go through Alembic (``engine/store/migrations``); never rename a 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -197,11 +197,17 @@ class Enrollment(Base):
     updated_at: Mapped[datetime]
 
 
+OutboxStatus = Literal["planned", "claimed", "sending", "sent", "failed", "in_doubt", "cancelled"]
+OUTBOX_STATUSES: tuple[OutboxStatus, ...] = get_args(OutboxStatus)
+
+
 class OutboxMessage(Base):
     """A planned message, rendered, written in the transaction that advanced its enrollment.
 
-    ``status``: planned -> claimed -> sent | failed | in_doubt | cancelled. A claim carries a
-    lease; a claim whose lease expired becomes ``in_doubt`` and is never re-sent by itself.
+    ``status`` (:data:`OutboxStatus`): planned -> claimed -> sending -> sent | failed |
+    in_doubt, or cancelled (see :mod:`engine.outbox.dispatch`). A claim carries a lease; a
+    row still ``claimed`` when it expires was never attempted and goes back to ``planned``;
+    a ``sending`` row becomes ``in_doubt`` and is never re-sent by itself.
     ``(enrollment_id, step_id, pass_number)`` is unique: a step is planned once per pass of
     the enrollment through it (a sequence may loop back to a step through a wait).
     """
@@ -235,7 +241,7 @@ class OutboxMessage(Base):
     html: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     unsubscribe_url: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[OutboxStatus] = mapped_column(String(16))
     due_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]

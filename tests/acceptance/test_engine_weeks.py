@@ -575,7 +575,7 @@ def test_task_step_waits_for_the_recruiter(world: World) -> None:
 def test_a_claim_whose_lease_expired_is_in_doubt_until_a_provider_event_reconciles_it(
     world: World,
 ) -> None:
-    from engine.outbox.dispatch import claim
+    from engine.outbox.dispatch import LEASE, attempt, claim
     from engine.runs.tick import expire_step
 
     world.clock.now = START
@@ -587,7 +587,9 @@ def test_a_claim_whose_lease_expired_is_in_doubt_until_a_provider_event_reconcil
 
         enroll_audience(session, world.rt.workspace, "events", now=world.clock())
         advance_due(session, world.rt, "events", now=world.clock())
-    (message,), _ = asyncio.run(claim(world.db, world.rt, "events", now=world.clock()))  # dies
+    (message,), _ = asyncio.run(claim(world.db, world.rt, "events", now=world.clock()))
+    lease_until = world.clock() + LEASE
+    asyncio.run(attempt(world.db, [message], lease_until=lease_until))  # its request starts; dies
     world.clock.advance(minutes=11)
     assert expire_step(world.db, world.rt, world.clock) == 1
     world.tick("events")

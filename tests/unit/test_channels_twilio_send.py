@@ -263,3 +263,38 @@ async def test_concurrency_never_exceeds_its_bound(client: httpx.AsyncClient) ->
     respx.post(MESSAGES).mock(side_effect=slow)
     receipts = await channel(client, concurrency=4).send([SMS] * 30)
     assert all(r.ok for r in receipts) and peak == 4
+
+
+def listed(*messages: dict[str, Any]) -> httpx.Response:
+    page = {"messages": list(messages), "next_page_uri": None, "page": 0, "page_size": 50,
+            "uri": "/2010-04-01/Accounts/x/Messages.json"}  # fmt: skip
+    return httpx.Response(200, json=page)
+
+
+def at_twilio(body: str, created: str, sid: str = "SM" + "b" * 32) -> dict[str, Any]:
+    return {"sid": sid, "account_sid": SID, "to": SMS.to, "from": SMS.sender, "body": body,
+            "status": "delivered", "date_created": created}  # fmt: skip
+
+
+@respx.mock
+async def test_a_message_in_doubt_is_found_by_recipient_sender_body_and_time(
+    client: httpx.AsyncClient,
+) -> None:
+    route = respx.get(MESSAGES).mock(
+        return_value=listed(
+            at_twilio(SMS.text, "Mon, 02 Mar 2026 08:00:00 +0000", "SM-old"),  # before: not it
+            at_twilio("another text", "Mon, 02 Mar 2026 09:01:00 +0000", "SM-other"),
+            at_twilio(SMS.text, "Mon, 02 Mar 2026 09:01:00 +0000", "SM-ours"),
+        )
+    )
+    assert await channel(client).lookup(SMS, NOW) == "SM-ours"
+    query = route.calls.last.request.url.params
+    assert query["To"] == SMS.to and query["From"] == SMS.sender
+
+
+@respx.mock
+async def test_a_message_twilio_never_got_is_not_found(client: httpx.AsyncClient) -> None:
+    respx.get(MESSAGES).mock(
+        return_value=listed(at_twilio(SMS.text, "Mon, 02 Mar 2026 08:00:00 +0000"))
+    )
+    assert await channel(client).lookup(SMS, NOW) is None
