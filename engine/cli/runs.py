@@ -186,7 +186,7 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
     redact_access_log()  # after uvicorn.Config, which configures its loggers
     if not schedules:
-        asyncio.run(server.serve())
+        asyncio.run(_serve_web(server))
         return
     from engine.outbox.adapters import check_public_url
     from engine.runs.prefect_server import prefect_api, sigterm_interrupts
@@ -196,6 +196,14 @@ def serve(
     freeze_heap()
     with sigterm_interrupts(), prefect_api(scheduler=True):
         asyncio.run(_serve_scheduled(ctx.obj.console, server, config, rt))
+
+
+async def _serve_web(server: Any) -> None:
+    """The web app alone; a signal is a clean stop (exit 0), not re-raised by uvicorn."""
+    web = asyncio.create_task(server.serve())
+    await asyncio.sleep(0)  # the server began and set its signal handlers: replace them
+    _stop_on_signals(server)
+    await web
 
 
 async def _serve_scheduled(console: Console, server: Any, config: Config, rt: Runtime) -> None:
