@@ -86,7 +86,8 @@ def _insert_talents(db: Any, count: int) -> None:
             session.execute(insert(Talent), rows)
 
 
-def _url(backend: str, folder: Path) -> str:
+def database_url(backend: str, folder: Path) -> str:
+    """A fresh database: a SQLite file in ``folder``, or a new PostgreSQL schema."""
     if backend == "sqlite":
         return f"sqlite:///{folder / 'bench.db'}"
     base = os.environ.get("NURTURE_BENCH_DATABASE_URL") or os.environ["NURTURE_TEST_DATABASE_URL"]
@@ -100,7 +101,8 @@ def _url(backend: str, folder: Path) -> str:
     return f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
 
 
-def _drop(url: str) -> None:
+def drop_database(url: str) -> None:
+    """Drop the PostgreSQL schema :func:`database_url` made (a SQLite file goes with its folder)."""
     if "search_path" not in url:
         return
     from sqlalchemy import create_engine, text
@@ -124,7 +126,7 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
 
     folder = Path(tempfile.mkdtemp())
     root = _workspace(folder / "ws")
-    url = _url(backend, folder)
+    url = database_url(backend, folder)
     env = {"NURTURE_DATABASE_URL": url, "NURTURE_EMAIL_CHANNEL": "sendgrid",
            "SENDGRID_API_KEY": "SG.bench", "NURTURE_SENDGRID_BASE_URL": fake_url,
            "NURTURE_PUBLIC_URL": "https://hooks.bench.example",
@@ -154,7 +156,7 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
         mean = round((before["steps_per_s"] + after["steps_per_s"]) / 2)
         floor = {"before": before, "after": after, "steps_per_s": mean}
     db.dispose()
-    _drop(url)
+    drop_database(url)
     assert summary.dispatch.sent == talents, summary
     steps = talents / elapsed
     result: dict[str, Any] = {
@@ -248,7 +250,7 @@ def enroll_time(backend: str, audience: int) -> dict[str, Any]:
 
     folder = Path(tempfile.mkdtemp())
     root = _workspace(folder / "ws")
-    url = _url(backend, folder)
+    url = database_url(backend, folder)
     db = Database(url)
     _insert_talents(db, audience)
     workspace = load_workspace(root)
@@ -257,7 +259,7 @@ def enroll_time(backend: str, audience: int) -> dict[str, Any]:
         enrolled = enroll_audience(session, workspace, "bench", now=T0, limit=audience)
     elapsed = time.perf_counter() - started
     db.dispose()
-    _drop(url)
+    drop_database(url)
     assert enrolled == audience
     return {
         "backend": backend,

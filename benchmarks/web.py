@@ -22,10 +22,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from benchmarks.engine import database_url, drop_database
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 CAMPAIGN = "backend-engineers-q1"
@@ -34,34 +35,8 @@ TARGETS = {"search by name": 200, "search by email": 200, "search by tag and sta
 RUNS = 5
 
 
-def _url(backend: str, folder: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}"
-    base = os.environ.get("NURTURE_BENCH_DATABASE_URL") or os.environ["NURTURE_TEST_DATABASE_URL"]
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    return f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-
-
-def _drop(url: str) -> None:
-    if "search_path" not in url:
-        return
-    from sqlalchemy import create_engine, text
-
-    base, _, schema = url.rpartition("options=-csearch_path%3D")
-    admin = create_engine(base.rstrip("?&"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
-
-
 def _fill(db: Any, count: int) -> None:
-    from engine.store.database import insert_rows
+    from engine.store.dialect import insert_rows
     from engine.store.models import Engagement, Enrollment, SequenceSnapshot, Talent, TalentLabel
 
     stages = ("person", "prospect", "engaged", "candidate")
@@ -162,7 +137,7 @@ def run(backend: str, count: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as folder:
         root = prepare_workspace(Path(folder) / "workspace")
-        url = _url(backend, Path(folder))
+        url = database_url(backend, Path(folder))
         try:
             config = Config.load(root, env={"NURTURE_DATABASE_URL": url})
             db = Database(config.database_url)
@@ -175,7 +150,7 @@ def run(backend: str, count: int) -> dict[str, Any]:
             pages = asyncio.run(_timings(app, count))
             db.dispose()
         finally:
-            _drop(url)
+            drop_database(url)
     return {"backend": backend, "talents": count, "fill_s": round(filled, 1), "pages": pages}
 
 
