@@ -13,6 +13,9 @@ fails the run at once. Prefect is imported here only, so the engine runs without
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -83,6 +86,19 @@ async def run_tick(
     return await tick(db, rt, channels, campaign, clock=clock, resume_paused=resume, steps=TASKS)
 
 
+def _leave_ctrl_c_to_the_runner() -> None:
+    """In a flow-run process that a runner spawned (``nurture serve``), ignore SIGINT.
+
+    Ctrl-C at a terminal reaches the whole process group; the runner decides how its flow
+    runs stop, and a dispatch in flight still stops gracefully (it installs its own SIGINT
+    handler for the time it sends). Left at Python's default, a Ctrl-C landing as the
+    process exits prints a KeyboardInterrupt traceback from Prefect's shutdown."""
+    if multiprocessing.parent_process() is not None and (
+        threading.current_thread() is threading.main_thread()
+    ):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @flow(name="campaign-tick", log_prints=True)
 async def campaign_tick(
     campaign: str, workspace: str | None = None, now: str | None = None, resume: bool = False
@@ -91,6 +107,7 @@ async def campaign_tick(
 
     Scheduled runs leave a paused campaign paused; ``nurture run`` (``resume``) lifts a pause
     after a channel error, not one made by hand (see ``engine.outbox.dispatch.PAUSED_BY_HAND``)."""
+    _leave_ctrl_c_to_the_runner()
     config = Config.load(Path(workspace) if workspace else None)
     clock = clock_from_option(now)  # a bad --now fails before anything is opened
     db = Database(config.database_url)

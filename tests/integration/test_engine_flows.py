@@ -144,3 +144,33 @@ def test_tasks_retry_on_transient_errors_only() -> None:
     assert not transient_only(None, None, _State(PermanentError("invalid address")))
     assert not transient_only(None, None, _State(DefinitionError([])))
     assert not transient_only(None, None, _State(ValueError("bug")))
+
+
+def _sigint_handler_in_a_runner_child(queue: Any) -> None:
+    import signal
+
+    from engine.runs.flows import _leave_ctrl_c_to_the_runner
+
+    _leave_ctrl_c_to_the_runner()
+    queue.put(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+
+
+def test_a_flow_run_process_leaves_ctrl_c_to_the_runner_that_spawned_it() -> None:
+    """``nurture serve``'s runner runs each tick in a spawned process of its process group: a
+    Ctrl-C is the runner's to handle, not a traceback in the child as it exits."""
+    import multiprocessing
+    import signal
+
+    context = multiprocessing.get_context("spawn")  # as Prefect's run_flow_in_subprocess
+    queue = context.Queue()
+    child = context.Process(target=_sigint_handler_in_a_runner_child, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=60) is True
+    finally:
+        child.join(timeout=60)
+    from engine.runs.flows import _leave_ctrl_c_to_the_runner
+
+    before = signal.getsignal(signal.SIGINT)
+    _leave_ctrl_c_to_the_runner()  # the CLI's own process (nurture run): Ctrl-C stays
+    assert signal.getsignal(signal.SIGINT) is before
