@@ -46,6 +46,7 @@ _HEADER_KEYS = (
     r"from|de|von|van|da|od|fra|från|от|sent|date|envoy[ée](?: le)?|gesendet|datum|enviado"
     r"|fecha|verzonden|data|wys[łl]ano|sendt|skickat|дата|to|[àa]|an|para|aan|do|til|till"
     r"|subject|objet|betreff|asunto|onderwerp|oggetto|temat|emne|ämne|тема|cc|отправлено|кому"
+    r"|message du|copie [àa]|sujet"
     r"|发件人|发送时间|收件人|主题|抄送|日期"
 )
 _HEADER = re.compile(rf"^[\s*>]*(?:{_HEADER_KEYS})\s?[:：]\*?\s", re.IGNORECASE)
@@ -129,6 +130,7 @@ def _new_lines(lines: list[str]) -> list[str]:
         header_end = _header_end(lines, index)
         if header_end is not None:
             if not _quote_follows(lines, header_end):
+                _drop_decoration(kept)
                 break  # an unquoted history: everything below is the old message
             index, in_signature = header_end, False
             continue
@@ -140,6 +142,16 @@ def _new_lines(lines: list[str]) -> list[str]:
             kept.append(line)
         index += 1
     return kept
+
+
+_DECORATION = re.compile(r"^[\s=_*~-]{4,}$")
+
+
+def _drop_decoration(kept: list[str]) -> None:
+    """Lines that dress the header of an unquoted history ("====", "Message du : <date>")
+    belong to it, not to the reply."""
+    while kept and (not kept[-1].strip() or _DECORATION.match(kept[-1]) or _HEADER.match(kept[-1])):
+        kept.pop()
 
 
 def _quoted(line: str) -> bool:
