@@ -149,13 +149,23 @@ def _phrase_rules(extra: ExtraPhrases) -> list[_Rule]:
     return compiled
 
 
+def _words_before(body: str, start: int, count: int) -> list[str]:
+    """The last ``count`` words before ``start``, in the same clause."""
+    clause = re.split(rules.CLAUSE_BREAK, body[:start])[-1]
+    return re.findall(r"[\w']+", clause)[-count:]
+
+
 def _negated(body: str, start: int) -> bool:
     """Whether a negation word stands just before ``start``, in the same clause."""
-    clause = re.split(rules.CLAUSE_BREAK, body[:start])[-1]
-    words = re.findall(r"[\w']+", clause)[-rules.NEGATION_WINDOW :]
+    words = _words_before(body, start, rules.NEGATION_WINDOW)
     return any(
         word in rules.NEGATORS or word.endswith("n't") or word.startswith("n'") for word in words
     )
+
+
+def _hedged(body: str, start: int) -> bool:
+    """Whether the interest is someone else's or a condition ("if you are interested")."""
+    return any(word in rules.HEDGES for word in _words_before(body, start, rules.HEDGE_WINDOW))
 
 
 def _same_claim(hit: _Hit, kept: Iterable[_Hit]) -> bool:
@@ -194,6 +204,8 @@ class RuleClassifier:
         for rule in self._rules:
             for match in rule.pattern.finditer(body):
                 phrase = match.group().strip()
+                if rule.negatable and _hedged(body, match.start()):
+                    continue  # not the speaker's own interest: no cue either way
                 if rule.negatable and _negated(body, match.start()):
                     hit = _Hit("not_interested", rule.weight, f"negated {phrase!r}", *match.span())
                 else:
@@ -222,6 +234,11 @@ def _keyword_hits(body: str) -> list[_Hit]:
     return hits
 
 
+# A false "interested" makes someone a candidate and emails them: interest acts on its own
+# only with a strong cue (weight 2: "interested", "let's talk", "gerne") or two weak ones.
+_SURE_INTEREST = 2.0
+
+
 def _decide(hits: Sequence[_Hit]) -> Verdict:
     """The intent with the highest score (ties go by PRIORITY), confidence from the margin."""
     scores: dict[Intent, float] = {}
@@ -235,6 +252,8 @@ def _decide(hits: Sequence[_Hit]) -> Verdict:
     top, score = ranked[0], scores[ranked[0]]
     runner_up = scores[ranked[1]] if len(ranked) > 1 else 0.0
     confidence = round(min(0.97, 0.5 + 0.1 * score) * (1 - 0.5 * runner_up / score), 2)
+    if top == "interested" and score < _SURE_INTEREST:
+        confidence = min(confidence, 0.55)  # a lone "yes"/"sure": a person checks it first
     cues = ", ".join(hit.phrase for hit in hits if hit.intent == top)
     over = f"; outweighs {ranked[1]} ({runner_up:g})" if runner_up else ""
     return Verdict(top, confidence, f"{cues} ({score:g}){over}")
