@@ -284,7 +284,11 @@ HEDGES = frozenset(
 )
 HEDGE_WINDOW = 4  # words looked at before a cue of interest, inside its clause
 NEGATION_WINDOW = 5  # words looked at before a cue of interest, inside its clause
-CLAUSE_BREAK = r"[.!?;,:\n()]|\b(?:but|however|mais|cependant|aber|jedoch|pero|aunque)\b"
+# a comma ends a clause, except before "dass"/"que"/"that": "Ich glaube nicht, dass ..."
+CLAUSE_BREAK = (
+    r"[.!?;:\n()]|,(?!\s*(?:dass|que|that)\b)"
+    r"|\b(?:but|however|mais|cependant|aber|jedoch|pero|aunque)\b"
+)
 
 AUTO_SUBJECT = (
     r"^\s*(automatic reply|auto(matic)?[- ]?reply|out of (the )?office|autoreply|auto:)",

@@ -108,6 +108,12 @@ CASES = {
         "De : charlotte@acme.example\n\nBonjour Ada",
         "Merci.",
     ),
+    "short-separator-and-message-du": (  # "====" and "Message du :" dress the header block
+        "Merci, à jeudi.\n\n====\n\nMessage du : 02/03/2026 09:00\n"
+        'De : "Charlotte" <charlotte@acme.example>\nA : ada@example.com\nSujet : Poste\n\n'
+        "Bonjour Ada",
+        "Merci, à jeudi.",
+    ),
     "outlook-zh": (
         "好的，谢谢。\n\n发件人: Charlotte <charlotte@acme.example>\n发送时间: 2026年3月2日 9:00\n"
         "收件人: Ada\n主题: Platform team\n\nHi Ada",
