@@ -81,11 +81,29 @@ def strip_quoted(text: str, *, html: str | None = None, sent: str | None = None)
         text = html_to_text(html)
     for old, new in (("\r\n", "\n"), ("\r", "\n"), ("\xa0", " "), ("\u200e", "")):
         text = text.replace(old, new)
-    lines = text.split("\n")
+    lines = _split_shared_lines(text.split("\n"))
     if sent:
         lines = _without_sent(lines, sent)
     kept = _new_lines(lines)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in kept)).strip()
+
+
+# "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:": a client that put the
+# attribution on the reply's last line
+_SHARED = re.compile(r"^(.*?\S)\s*-*\s*(\bOn\s.{0,200}\d.{0,200}\bwrote:)\s*$")
+
+
+def _split_shared_lines(lines: list[str]) -> list[str]:
+    """An attribution sharing its line with the reply, right above a quote, gets its own."""
+    split: list[str] = []
+    for index, line in enumerate(lines):
+        ends = line.rstrip().endswith("wrote:") and len(line) < 500  # cheap test first
+        shared = _SHARED.match(line) if ends else None
+        if shared and _quote_follows(lines, index + 1):
+            split.extend(shared.groups())
+        else:
+            split.append(line)
+    return split
 
 
 def _without_sent(lines: list[str], sent: str) -> list[str]:
@@ -164,10 +182,17 @@ def _wrapped_quote(lines: list[str], index: int) -> bool:
     """The tail of a long quoted line a client wrapped without its ``>``: lower case, right
     between two quoted lines ("> ... pharetra d" / "ignissim odio?" / ">")."""
     line = lines[index].strip()
-    if not line[:1].islower() or index == 0 or index + 1 >= len(lines):
+    if index == 0 or index + 1 >= len(lines):
         return False
     above, below = lines[index - 1], lines[index + 1]
-    return _quoted(above) and len(above.strip()) >= 60 and _quoted(below)
+    if not (_quoted(above) and _quoted(below)):
+        return False
+    if _URL_TAIL.match(line):  # a link the client wrapped out of the quote
+        return True
+    return line[:1].islower() and len(above.strip()) >= 60
+
+
+_URL_TAIL = re.compile(r"^\(?(?:https?://)?[\w./?&=%#:-]*\)?\s*>?$")
 
 
 def _quote_follows(lines: list[str], index: int) -> bool:

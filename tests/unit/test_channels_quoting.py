@@ -114,6 +114,15 @@ CASES = {
         "Bonjour Ada",
         "Merci, à jeudi.",
     ),
+    "attribution-on-the-reply-line": (
+        "Thursday works--- On Mon, Mar 2, 2026 at 9:00 AM, c@acme.example wrote:\n> Hi Ada",
+        "Thursday works",
+    ),
+    "link-wrapped-out-of-the-quote": (
+        "Sounds good.\n\nOn Mon, Mar 2, 2026 at 9:00 AM, Charlotte wrote:\n\n"
+        "> See the role (http://acme.example/jobs/\n_id=42)\n>\n",
+        "Sounds good.",
+    ),
     "outlook-zh": (
         "好的，谢谢。\n\n发件人: Charlotte <charlotte@acme.example>\n发送时间: 2026年3月2日 9:00\n"
         "收件人: Ada\n主题: Platform team\n\nHi Ada",
