@@ -29,10 +29,12 @@ _VERBS = (
 _ATTRIBUTION = re.compile(
     rf"^[-\s*]*.{{0,400}}?\b(?:{_VERBS})\s*:?[-\s*]*$"
     r"|^.{0,200}\bschrieb\b.{0,120}:\s*$"
-    r"|^.{0,160}\d.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,120}:\s*$",
+    r"|^.{0,160}\d.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,120}:\s*$"
+    r"|^.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,80}\d{1,2}[:.]\d{2}\s*:\s*$",
     re.IGNORECASE,
 )
 _WROTE_END = re.compile(rf"\b(?:{_VERBS})\s*:\s*$", re.IGNORECASE)
+_VERB = re.compile(rf"\b(?:{_VERBS}|schrieb)\b", re.IGNORECASE)
 _OPENER = re.compile(r"^[-\s*]*(?:on|le|am|el|op|il|em|w dniu|den|på|dne|\d)\b", re.IGNORECASE)
 # "-----Original Message-----" in any language: a short label between dashes
 _SEPARATOR = re.compile(
@@ -46,12 +48,20 @@ _HEADER_KEYS = (
     r"from|de|von|van|da|od|fra|från|от|sent|date|envoy[ée](?: le)?|gesendet|datum|enviado"
     r"|fecha|verzonden|data|wys[łl]ano|sendt|skickat|дата|to|[àa]|an|para|aan|do|til|till"
     r"|subject|objet|betreff|asunto|onderwerp|oggetto|temat|emne|ämne|тема|cc|отправлено|кому"
-    r"|message du|copie [àa]|sujet"
+    r"|message du|copie [àa]|sujet|من|تم الإرسال|إلى|الموضوع|التاريخ"
     r"|发件人|发送时间|收件人|主题|抄送|日期"
 )
 _HEADER = re.compile(rf"^[\s*>]*(?:{_HEADER_KEYS})\s?[:：]\*?\s", re.IGNORECASE)
 _FROM_OR_DATE = re.compile(
-    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата|发件人|日期)\s?[:：]",
+    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата|发件人|日期|من)"
+    r"\s?[:：]",
+    re.IGNORECASE,
+)
+# "Verzonden vanuit Outlook voor iOS", "Lähetetty iPhonesta", "Trimis de pe iPhone-ul meu":
+# a short line naming a phone or a mail app, in whatever language, with no sentence in it
+_DEVICE = re.compile(
+    r"^(?=.{0,50}$)[^.!?]*(?:iphone|ipad|android|blackberry|samsung|galaxy|huawei"
+    r"|outlook (?:for|para|pour|für|voor|per) (?:ios|android)|mobile mail)[^.!?]*$",
     re.IGNORECASE,
 )
 _SIGNATURE = re.compile(
@@ -67,6 +77,8 @@ _SIGNATURE = re.compile(
 )
 # "2011/4/7 Nathan <support@example.com>" right above a quote, no colon
 _DATED_SENDER = re.compile(r"^.{0,80}\d.{0,80}<[\w.+-]+@[\w-]+(?:\.[\w-]+)+>\s*:?$")
+# direction marks Arabic and Hebrew clients put around headers: no text of their own
+_BIDI_MARKS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _ADDRESS = re.compile(r"<|[\w.+-]+@[\w-]+\.\w")  # "@elberet" in a sentence is no sender
 _ATTRIBUTION_SPAN = 6  # lines a client may wrap an attribution over
 
@@ -79,8 +91,9 @@ def strip_quoted(text: str, *, html: str | None = None, sent: str | None = None)
     """
     if not text.strip() and html:
         text = html_to_text(html)
-    for old, new in (("\r\n", "\n"), ("\r", "\n"), ("\xa0", " "), ("\u200e", "")):
+    for old, new in (("\r\n", "\n"), ("\r", "\n"), ("\xa0", " ")):
         text = text.replace(old, new)
+    text = _BIDI_MARKS.sub("", text)
     lines = _split_shared_lines(text.split("\n"))
     if sent:
         lines = _without_sent(lines, sent)
@@ -156,6 +169,8 @@ def _new_lines(lines: list[str]) -> list[str]:
             in_signature = False
         elif _SIGNATURE.match(line.strip()) and (kept or line.startswith("--")):
             in_signature = True
+        elif _DEVICE.match(line.strip()):
+            in_signature = bool(kept)  # above the reply ("Sent from iPhone" first) it is one line
         elif not in_signature:
             kept.append(line)
         index += 1
@@ -215,6 +230,10 @@ def _header_end(lines: list[str], index: int) -> int | None:
         return end
     if _DATED_SENDER.match(line) and _quote_follows(lines, index + 1):
         return index + 1
+    if _OPENER.match(line) and re.search(r"\d", line) and _VERB.search(line):
+        following = next((later for later in lines[index + 1 : index + 3] if later.strip()), "")
+        if _FROM_OR_DATE.match(following):  # "Am <date> schrieb X" then "Von: ..." below
+            return index + 1
     if _OPENER.match(line) and re.search(r"\d", line):  # "On <date> X" ... "<a> wrote:" apart
         for end in range(index + 1, min(index + _ATTRIBUTION_SPAN, len(lines))):
             if _WROTE_END.search(lines[end]):

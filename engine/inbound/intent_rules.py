@@ -158,7 +158,7 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bpas pour moi\b", 2),
     (r"\bdecliner\b", 2),
     (r"\bmalheureusement\b", 1),
-    (r"\bje passe (mon tour)?\b|\bpas d'actualite\b", 2),
+    (r"\bje passe mon tour\b|\bpas d'actualite\b", 2),
     # de
     (r"\bkein interesse\b", 2),
     (r"\bnicht (mehr )?interessiert\b", 2),
