@@ -212,10 +212,17 @@ class RuleClassifier:
                     hit = _Hit(rule.intent, rule.weight, repr(phrase), *match.span())
                 if not _same_claim(hit, hits):
                     hits.append(hit)
-        asked = min(2, max(len(re.findall(r"\?+", body)), body.count("¿")))
+        asked = _questions(body)
         if asked:
             hits.append(_Hit("question", rules.QUESTION_MARK_WEIGHT * asked, "'?'", -1, -1))
         return hits
+
+
+def _questions(body: str) -> int:
+    """Sentences asked (ending in "?" or opening with "¿"), counted twice at most; small talk
+    ("and you?", "how are you?") asks nothing of the recruiter."""
+    asked = rules.SMALL_TALK.sub(" ", body)
+    return min(2, max(len(re.findall(r"\?+", asked)), asked.count("¿")))
 
 
 _KEYWORD_CUES: dict[str, tuple[Intent, float]] = {

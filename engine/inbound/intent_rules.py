@@ -9,6 +9,8 @@ they count for not_interested instead.
 
 from __future__ import annotations
 
+import re
+
 Cue = tuple[str, float]
 
 UNSUBSCRIBE: tuple[Cue, ...] = (
@@ -263,6 +265,11 @@ QUESTION_MARK_WEIGHT = (
     1.5  # per sentence ending in "?" (or opening with "¿"), counted twice at most
 )
 
+SMALL_TALK = re.compile(  # questions that ask nothing of the recruiter
+    r"\b(?:and you|how are you(?: doing)?|how's it going|et vous|et toi|ca va"
+    r"|comment (?:allez-vous|vas-tu)|und (?:ihnen|dir)|wie geht(?:'s| es (?:ihnen|dir))?"
+    r"|y (?:tu|usted)|(?:como|que tal) (?:estas|esta)|que tal)\s*\?+",
+)
 NEGATORS = frozenset(
     {
         *("not", "no", "never", "nor", "without", "dont", "wont", "cant", "wouldnt", "isnt"),

@@ -216,8 +216,12 @@ def test_bad_sample_lines_name_their_place() -> None:
         ("I will get back to you when I'm back.", "out_of_office"),
         ("Ich bin ab 12.8. wieder erreichbar.", "out_of_office"),
         ("Je suis absente, de retour lundi.", "out_of_office"),
-        # a question announced in words
+        # a question announced in words; small talk asks nothing
         ("One quick question: is the role based in Lyon", "question"),
+        ("I'm good, and you?", "other"),
+        ("Merci, ça va ? Bonne journée", "other"),
+        # "je passe commande" places an order, it declines nothing
+        ("Je passe commande demain.", "other"),
     ],
 )
 def test_general_rules(text: str, intent: str) -> None:
