@@ -149,23 +149,24 @@ def _phrase_rules(extra: ExtraPhrases) -> list[_Rule]:
     return compiled
 
 
-def _words_before(body: str, start: int, count: int) -> list[str]:
-    """The last ``count`` words before ``start``, in the same clause."""
-    clause = re.split(rules.CLAUSE_BREAK, body[:start])[-1]
-    return re.findall(r"[\w']+", clause)[-count:]
+def _words_before(body: str, start: int) -> list[str]:
+    """The words just before ``start``, in the same clause (a few: the windows are short, so
+    only the last 200 characters are read, which keeps a long reply linear)."""
+    clause = re.split(rules.CLAUSE_BREAK, body[max(0, start - 200) : start])[-1]
+    return re.findall(r"[\w']+", clause)
 
 
-def _negated(body: str, start: int) -> bool:
-    """Whether a negation word stands just before ``start``, in the same clause."""
-    words = _words_before(body, start, rules.NEGATION_WINDOW)
+def _negated(words: list[str]) -> bool:
+    """Whether a negation word is among the last words before a cue."""
     return any(
-        word in rules.NEGATORS or word.endswith("n't") or word.startswith("n'") for word in words
+        word in rules.NEGATORS or word.endswith("n't") or word.startswith("n'")
+        for word in words[-rules.NEGATION_WINDOW :]
     )
 
 
-def _hedged(body: str, start: int) -> bool:
+def _hedged(words: list[str]) -> bool:
     """Whether the interest is someone else's or a condition ("if you are interested")."""
-    return any(word in rules.HEDGES for word in _words_before(body, start, rules.HEDGE_WINDOW))
+    return any(word in rules.HEDGES for word in words[-rules.HEDGE_WINDOW :])
 
 
 def _same_claim(hit: _Hit, kept: Iterable[_Hit]) -> bool:
@@ -204,9 +205,10 @@ class RuleClassifier:
         for rule in self._rules:
             for match in rule.pattern.finditer(body):
                 phrase = match.group().strip()
-                if rule.negatable and _hedged(body, match.start()):
+                before = _words_before(body, match.start()) if rule.negatable else []
+                if _hedged(before):
                     continue  # not the speaker's own interest: no cue either way
-                if rule.negatable and _negated(body, match.start()):
+                if _negated(before):
                     hit = _Hit("not_interested", rule.weight, f"negated {phrase!r}", *match.span())
                 else:
                     hit = _Hit(rule.intent, rule.weight, repr(phrase), *match.span())
