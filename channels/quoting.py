@@ -58,10 +58,13 @@ _FROM_OR_DATE = re.compile(
     re.IGNORECASE,
 )
 # "Verzonden vanuit Outlook voor iOS", "Lähetetty iPhonesta", "Trimis de pe iPhone-ul meu":
-# a short line naming a phone or a mail app, in whatever language, with no sentence in it
+# a short line with a "sent" word of some language and a phone or a mail app, no sentence
+# ("I just joined Samsung" names a phone maker, but sends nothing)
 _DEVICE = re.compile(
-    r"^(?=.{0,50}$)[^.!?]*(?:iphone|ipad|android|blackberry|samsung|galaxy|huawei"
-    r"|outlook (?:for|para|pour|für|voor|per) (?:ios|android)|mobile mail)[^.!?]*$",
+    r"^(?=.{0,60}$)(?=.*(?:iphone|ipad|android|blackberry|samsung|galaxy|huawei|outlook"
+    r"|mobil|mail app))(?=.*(?:sent|send|envoy|enviad|inviat|verzonden|verstuurd|gesendet"
+    r"|wysłan|sendt|skickat|lähetetty|trimis|küldve|odeslán|poslan|отправлен|رسلت|gönderil"
+    r"|στάλθηκε|נשלח|发送|送信|보냄|\bget\b|obter|obtener|ottieni|télécharge))[^.!?]*$",
     re.IGNORECASE,
 )
 _SIGNATURE = re.compile(

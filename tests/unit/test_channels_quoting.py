@@ -123,6 +123,18 @@ CASES = {
         "> See the role (http://acme.example/jobs/\n_id=42)\n>\n",
         "Sounds good.",
     ),
+    "device-signature-any-language": (
+        "Gerne, nächste Woche.\nVerzonden vanuit Outlook voor iOS",
+        "Gerne, nächste Woche.",
+    ),
+    "device-signature-above-the-reply": (
+        "Gesendet mit iPhone\n\nHallo,\nnächste Woche passt.",
+        "Hallo,\nnächste Woche passt.",
+    ),
+    "a-phone-maker-is-no-signature": (
+        "Not right now\nI just joined Samsung",
+        "Not right now\nI just joined Samsung",
+    ),
     "outlook-zh": (
         "好的，谢谢。\n\n发件人: Charlotte <charlotte@acme.example>\n发送时间: 2026年3月2日 9:00\n"
         "收件人: Ada\n主题: Platform team\n\nHi Ada",
