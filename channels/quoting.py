@@ -210,7 +210,8 @@ def _wrapped_quote(lines: list[str], index: int) -> bool:
     return line[:1].islower() and len(above.strip()) >= 60
 
 
-_URL_TAIL = re.compile(r"^\(?(?:https?://)?[\w./?&=%#:-]*\)?\s*>?$")
+# a link's tail: URL characters only, and something only links have ("http", "=", ")")
+_URL_TAIL = re.compile(r"^(?=.*(?:https?://|www\.|[=)]))\(?[\w./?&=%#:-]*\)?\s*>?$")
 
 
 def _quote_follows(lines: list[str], index: int) -> bool:

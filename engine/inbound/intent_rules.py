@@ -22,7 +22,11 @@ UNSUBSCRIBE: tuple[Cue, ...] = (
     (r"\bstop (e-?mailing|contacting|messaging|texting|writing to|sending)\b", 3),
     (r"\b(do not|don't|dont|never) (contact|e-?mail|message|text|write to) me\b", 3),
     (r"\b(delete|remove|erase) my (data|details|information|e-?mail|address)\b", 3),
-    (r"\bopt(ing)?[- ]?out\b", 3),
+    (  # "opt out", "opt out of your list"; not "can I opt out of relocation?"
+        r"\bopt(ing)?[- ]?out\b(?=\s*(?:[.!,;]|$|please|my |of (?:your|this|these|the|all) "
+        r"(?:list|mailing|e-?mails?|messages|communications)))",
+        3,
+    ),
     (r"\b(remove|take) (me|my (name|e-?mail|address)) (from|off)\b", 3),
     (r"\bno (more|further) (e-?mails|messages|contact)\b", 3),
     # a line that is an SMS opt-out keyword ("STOP", "Arrêt svp"): channels.keywords
@@ -74,7 +78,7 @@ OUT_OF_OFFICE: tuple[Cue, ...] = (
     (r"\b(away|off|out|travell?ing) (until|till|through)\b", 3),
     (r"\b(returning|back) (on|to the office)\b", 2),
     (r"\bsabbatical\b", 3),
-    (r"\bcurrently (away|travell?ing|unavailable|out)\b", 2),
+    (r"\bcurrently (away|travell?ing|unavailable)\b", 2),
     (
         r"\b(respond|reply|get back to you) (on|upon|after|when) "
         r"(my return|i return|i'm back|i am back)\b",
@@ -141,7 +145,7 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     ),
     (r"\bdecided to (stay|remain|accept|go with|pursue)\b", 2),
     (r"\bno interest\b|\bnot open to\b|\bnot (in the market|a (good )?fit)\b", 2),
-    (r"\b(i'm|i am) (all set|good for now|staying)\b", 2),
+    (r"\b(i'm|i am) (all set|good for now)\b", 2),
     (r"\b(have to|must|will|going to) (decline|pass)\b|\brather not\b", 2),
     (r"\b(just )?(accepted|signed) (an?|another) (offer|position|role)\b", 2),
     (r"\bnot (planning|looking) to (move|leave|change)\b", 2),
@@ -173,7 +177,11 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bnicht (wechseln|verandern)\b", 2),
     (r"\bvielleicht spater\b", 1),
     (r"\bleider\b", 1),
-    (r"\b(derzeit|aktuell|momentan|im moment|zur zeit) (leider )?nicht\b", 2),
+    (  # "derzeit nicht, danke"; not "ich kann aktuell nicht telefonieren"
+        r"\b(derzeit|aktuell|momentan|im moment|zur zeit) (leider )?nicht\b"
+        r"(?=\s*(?:[.,!;]|$|danke|interessiert|auf der suche|wechselwillig))",
+        2,
+    ),
     (r"\bnicht offen\b|\bkein wechsel\b", 2),
     # es
     (r"\bno me interesa\b", 2),

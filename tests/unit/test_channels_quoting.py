@@ -135,6 +135,10 @@ CASES = {
         "Not right now\nI just joined Samsung",
         "Not right now\nI just joined Samsung",
     ),
+    "inline-yes-between-quotes": (
+        "> Would you be open to a chat?\nYes\n> Do you relocate?\nNo",
+        "Yes\nNo",
+    ),
     "outlook-zh": (
         "好的，谢谢。\n\n发件人: Charlotte <charlotte@acme.example>\n发送时间: 2026年3月2日 9:00\n"
         "收件人: Ada\n主题: Platform team\n\nHi Ada",

@@ -216,6 +216,10 @@ def test_bad_sample_lines_name_their_place() -> None:
         ("I will get back to you when I'm back.", "out_of_office"),
         ("Ich bin ab 12.8. wieder erreichbar.", "out_of_office"),
         ("Je suis absente, de retour lundi.", "out_of_office"),
+        # everyday phrasing that only looks like a cue
+        ("Can I opt out of relocation? The role sounds great.", "interested"),
+        ("I'm currently out of work and interested in the role.", "interested"),
+        ("Ich kann aktuell nicht telefonieren, aber gerne per Mail.", "interested"),
         # a question announced in words; small talk asks nothing
         ("One quick question: is the role based in Lyon", "question"),
         ("I'm good, and you?", "other"),
