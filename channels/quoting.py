@@ -29,10 +29,12 @@ _VERBS = (
 _ATTRIBUTION = re.compile(
     rf"^[-\s*]*.{{0,400}}?\b(?:{_VERBS})\s*:?[-\s*]*$"
     r"|^.{0,200}\bschrieb\b.{0,120}:\s*$"
-    r"|^.{0,160}\d.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,120}:\s*$",
+    r"|^.{0,160}\d.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,120}:\s*$"
+    r"|^.{0,160}<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?.{0,80}\d{1,2}[:.]\d{2}\s*:\s*$",
     re.IGNORECASE,
 )
 _WROTE_END = re.compile(rf"\b(?:{_VERBS})\s*:\s*$", re.IGNORECASE)
+_VERB = re.compile(rf"\b(?:{_VERBS}|schrieb)\b", re.IGNORECASE)
 _OPENER = re.compile(r"^[-\s*]*(?:on|le|am|el|op|il|em|w dniu|den|på|dne|\d)\b", re.IGNORECASE)
 # "-----Original Message-----" in any language: a short label between dashes
 _SEPARATOR = re.compile(
@@ -46,11 +48,23 @@ _HEADER_KEYS = (
     r"from|de|von|van|da|od|fra|från|от|sent|date|envoy[ée](?: le)?|gesendet|datum|enviado"
     r"|fecha|verzonden|data|wys[łl]ano|sendt|skickat|дата|to|[àa]|an|para|aan|do|til|till"
     r"|subject|objet|betreff|asunto|onderwerp|oggetto|temat|emne|ämne|тема|cc|отправлено|кому"
+    r"|message du|copie [àa]|sujet|من|تم الإرسال|إلى|الموضوع|التاريخ"
     r"|发件人|发送时间|收件人|主题|抄送|日期"
 )
 _HEADER = re.compile(rf"^[\s*>]*(?:{_HEADER_KEYS})\s?[:：]\*?\s", re.IGNORECASE)
 _FROM_OR_DATE = re.compile(
-    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата|发件人|日期)\s?[:：]",
+    r"^[\s*]*(?:from|de|von|van|da|od|fra|från|от|date|datum|fecha|data|дата|发件人|日期|من)"
+    r"\s?[:：]",
+    re.IGNORECASE,
+)
+# "Verzonden vanuit Outlook voor iOS", "Lähetetty iPhonesta", "Trimis de pe iPhone-ul meu":
+# a short line with a "sent" word of some language and a phone or a mail app, no sentence
+# ("I just joined Samsung" names a phone maker, but sends nothing)
+_DEVICE = re.compile(
+    r"^(?=.{0,60}$)(?=.*(?:iphone|ipad|android|blackberry|samsung|galaxy|huawei|outlook"
+    r"|mobil|mail app))(?=.*(?:sent|send|envoy|enviad|inviat|verzonden|verstuurd|gesendet"
+    r"|wysłan|sendt|skickat|lähetetty|trimis|küldve|odeslán|poslan|отправлен|رسلت|gönderil"
+    r"|στάλθηκε|נשלח|发送|送信|보냄|\bget\b|obter|obtener|ottieni|télécharge))[^.!?]*$",
     re.IGNORECASE,
 )
 _SIGNATURE = re.compile(
@@ -66,6 +80,8 @@ _SIGNATURE = re.compile(
 )
 # "2011/4/7 Nathan <support@example.com>" right above a quote, no colon
 _DATED_SENDER = re.compile(r"^.{0,80}\d.{0,80}<[\w.+-]+@[\w-]+(?:\.[\w-]+)+>\s*:?$")
+# direction marks Arabic and Hebrew clients put around headers: no text of their own
+_BIDI_MARKS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _ADDRESS = re.compile(r"<|[\w.+-]+@[\w-]+\.\w")  # "@elberet" in a sentence is no sender
 _ATTRIBUTION_SPAN = 6  # lines a client may wrap an attribution over
 
@@ -78,13 +94,32 @@ def strip_quoted(text: str, *, html: str | None = None, sent: str | None = None)
     """
     if not text.strip() and html:
         text = html_to_text(html)
-    for old, new in (("\r\n", "\n"), ("\r", "\n"), ("\xa0", " "), ("\u200e", "")):
+    for old, new in (("\r\n", "\n"), ("\r", "\n"), ("\xa0", " ")):
         text = text.replace(old, new)
-    lines = text.split("\n")
+    text = _BIDI_MARKS.sub("", text)
+    lines = _split_shared_lines(text.split("\n"))
     if sent:
         lines = _without_sent(lines, sent)
     kept = _new_lines(lines)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in kept)).strip()
+
+
+# "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:": a client that put the
+# attribution on the reply's last line
+_SHARED = re.compile(r"^(.*?\S)\s*-*\s*(\bOn\s.{0,200}\d.{0,200}\bwrote:)\s*$")
+
+
+def _split_shared_lines(lines: list[str]) -> list[str]:
+    """An attribution sharing its line with the reply, right above a quote, gets its own."""
+    split: list[str] = []
+    for index, line in enumerate(lines):
+        ends = line.rstrip().endswith("wrote:") and len(line) < 500  # cheap test first
+        shared = _SHARED.match(line) if ends else None
+        if shared and _quote_follows(lines, index + 1):
+            split.extend(shared.groups())
+        else:
+            split.append(line)
+    return split
 
 
 def _without_sent(lines: list[str], sent: str) -> list[str]:
@@ -129,6 +164,7 @@ def _new_lines(lines: list[str]) -> list[str]:
         header_end = _header_end(lines, index)
         if header_end is not None:
             if not _quote_follows(lines, header_end):
+                _drop_decoration(kept)
                 break  # an unquoted history: everything below is the old message
             index, in_signature = header_end, False
             continue
@@ -136,10 +172,22 @@ def _new_lines(lines: list[str]) -> list[str]:
             in_signature = False
         elif _SIGNATURE.match(line.strip()) and (kept or line.startswith("--")):
             in_signature = True
+        elif _DEVICE.match(line.strip()):
+            in_signature = bool(kept)  # above the reply ("Sent from iPhone" first) it is one line
         elif not in_signature:
             kept.append(line)
         index += 1
     return kept
+
+
+_DECORATION = re.compile(r"^[\s=_*~-]{4,}$")
+
+
+def _drop_decoration(kept: list[str]) -> None:
+    """Lines that dress the header of an unquoted history ("====", "Message du : <date>")
+    belong to it, not to the reply."""
+    while kept and (not kept[-1].strip() or _DECORATION.match(kept[-1]) or _HEADER.match(kept[-1])):
+        kept.pop()
 
 
 def _quoted(line: str) -> bool:
@@ -152,10 +200,18 @@ def _wrapped_quote(lines: list[str], index: int) -> bool:
     """The tail of a long quoted line a client wrapped without its ``>``: lower case, right
     between two quoted lines ("> ... pharetra d" / "ignissim odio?" / ">")."""
     line = lines[index].strip()
-    if not line[:1].islower() or index == 0 or index + 1 >= len(lines):
+    if index == 0 or index + 1 >= len(lines):
         return False
     above, below = lines[index - 1], lines[index + 1]
-    return _quoted(above) and len(above.strip()) >= 60 and _quoted(below)
+    if not (_quoted(above) and _quoted(below)):
+        return False
+    if _URL_TAIL.match(line):  # a link the client wrapped out of the quote
+        return True
+    return line[:1].islower() and len(above.strip()) >= 60
+
+
+# a link's tail: URL characters only, and something only links have ("http", "=", ")")
+_URL_TAIL = re.compile(r"^(?=.*(?:https?://|www\.|[=)]))\(?[\w./?&=%#:-]*\)?\s*>?$")
 
 
 def _quote_follows(lines: list[str], index: int) -> bool:
@@ -178,6 +234,10 @@ def _header_end(lines: list[str], index: int) -> int | None:
         return end
     if _DATED_SENDER.match(line) and _quote_follows(lines, index + 1):
         return index + 1
+    if _OPENER.match(line) and re.search(r"\d", line) and _VERB.search(line):
+        following = next((later for later in lines[index + 1 : index + 3] if later.strip()), "")
+        if _FROM_OR_DATE.match(following):  # "Am <date> schrieb X" then "Von: ..." below
+            return index + 1
     if _OPENER.match(line) and re.search(r"\d", line):  # "On <date> X" ... "<a> wrote:" apart
         for end in range(index + 1, min(index + _ATTRIBUTION_SPAN, len(lines))):
             if _WROTE_END.search(lines[end]):

@@ -149,13 +149,24 @@ def _phrase_rules(extra: ExtraPhrases) -> list[_Rule]:
     return compiled
 
 
-def _negated(body: str, start: int) -> bool:
-    """Whether a negation word stands just before ``start``, in the same clause."""
-    clause = re.split(rules.CLAUSE_BREAK, body[:start])[-1]
-    words = re.findall(r"[\w']+", clause)[-rules.NEGATION_WINDOW :]
+def _words_before(body: str, start: int) -> list[str]:
+    """The words just before ``start``, in the same clause (a few: the windows are short, so
+    only the last 200 characters are read, which keeps a long reply linear)."""
+    clause = re.split(rules.CLAUSE_BREAK, body[max(0, start - 200) : start])[-1]
+    return re.findall(r"[\w']+", clause)
+
+
+def _negated(words: list[str]) -> bool:
+    """Whether a negation word is among the last words before a cue."""
     return any(
-        word in rules.NEGATORS or word.endswith("n't") or word.startswith("n'") for word in words
+        word in rules.NEGATORS or word.endswith("n't") or word.startswith("n'")
+        for word in words[-rules.NEGATION_WINDOW :]
     )
+
+
+def _hedged(words: list[str]) -> bool:
+    """Whether the interest is someone else's or a condition ("if you are interested")."""
+    return any(word in rules.HEDGES for word in words[-rules.HEDGE_WINDOW :])
 
 
 def _same_claim(hit: _Hit, kept: Iterable[_Hit]) -> bool:
@@ -194,16 +205,26 @@ class RuleClassifier:
         for rule in self._rules:
             for match in rule.pattern.finditer(body):
                 phrase = match.group().strip()
-                if rule.negatable and _negated(body, match.start()):
+                before = _words_before(body, match.start()) if rule.negatable else []
+                if _hedged(before):
+                    continue  # not the speaker's own interest: no cue either way
+                if _negated(before):
                     hit = _Hit("not_interested", rule.weight, f"negated {phrase!r}", *match.span())
                 else:
                     hit = _Hit(rule.intent, rule.weight, repr(phrase), *match.span())
                 if not _same_claim(hit, hits):
                     hits.append(hit)
-        asked = min(2, max(len(re.findall(r"\?+", body)), body.count("¿")))
+        asked = _questions(body)
         if asked:
             hits.append(_Hit("question", rules.QUESTION_MARK_WEIGHT * asked, "'?'", -1, -1))
         return hits
+
+
+def _questions(body: str) -> int:
+    """Sentences asked (ending in "?" or opening with "¿"), counted twice at most; small talk
+    ("and you?", "how are you?") asks nothing of the recruiter."""
+    asked = rules.SMALL_TALK.sub(" ", body)
+    return min(2, max(len(re.findall(r"\?+", asked)), asked.count("¿")))
 
 
 _KEYWORD_CUES: dict[str, tuple[Intent, float]] = {
@@ -222,6 +243,11 @@ def _keyword_hits(body: str) -> list[_Hit]:
     return hits
 
 
+# A false "interested" makes someone a candidate and emails them: interest acts on its own
+# only with a strong cue (weight 2: "interested", "let's talk", "gerne") or two weak ones.
+_SURE_INTEREST = 2.0
+
+
 def _decide(hits: Sequence[_Hit]) -> Verdict:
     """The intent with the highest score (ties go by PRIORITY), confidence from the margin."""
     scores: dict[Intent, float] = {}
@@ -235,6 +261,8 @@ def _decide(hits: Sequence[_Hit]) -> Verdict:
     top, score = ranked[0], scores[ranked[0]]
     runner_up = scores[ranked[1]] if len(ranked) > 1 else 0.0
     confidence = round(min(0.97, 0.5 + 0.1 * score) * (1 - 0.5 * runner_up / score), 2)
+    if top == "interested" and score < _SURE_INTEREST:
+        confidence = min(confidence, 0.55)  # a lone "yes"/"sure": a person checks it first
     cues = ", ".join(hit.phrase for hit in hits if hit.intent == top)
     over = f"; outweighs {ranked[1]} ({runner_up:g})" if runner_up else ""
     return Verdict(top, confidence, f"{cues} ({score:g}){over}")

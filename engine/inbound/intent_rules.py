@@ -9,6 +9,8 @@ they count for not_interested instead.
 
 from __future__ import annotations
 
+import re
+
 Cue = tuple[str, float]
 
 UNSUBSCRIBE: tuple[Cue, ...] = (
@@ -20,6 +22,13 @@ UNSUBSCRIBE: tuple[Cue, ...] = (
     (r"\bstop (e-?mailing|contacting|messaging|texting|writing to|sending)\b", 3),
     (r"\b(do not|don't|dont|never) (contact|e-?mail|message|text|write to) me\b", 3),
     (r"\b(delete|remove|erase) my (data|details|information|e-?mail|address)\b", 3),
+    (  # "opt out", "opt out of your list"; not "can I opt out of relocation?"
+        r"\bopt(ing)?[- ]?out\b(?=\s*(?:[.!,;]|$|please|my |of (?:your|this|these|the|all) "
+        r"(?:list|mailing|e-?mails?|messages|communications)))",
+        3,
+    ),
+    (r"\b(remove|take) (me|my (name|e-?mail|address)) (from|off)\b", 3),
+    (r"\bno (more|further) (e-?mails|messages|contact)\b", 3),
     # a line that is an SMS opt-out keyword ("STOP", "Arrêt svp"): channels.keywords
     (r"\b(do not|don't|dont|no longer) want to (receive|get|hear)\b", 3),
     # fr
@@ -30,6 +39,12 @@ UNSUBSCRIBE: tuple[Cue, ...] = (
     (r"\barrete[zr]? de m'?(envoyer|ecrire|contacter)\b", 3),
     (r"\bsupprim\w* (mes|mon|ma) (coordonnees|donnees|adresse|e-?mail|contact)", 3),
     (r"\bretire[zr]?[- ]moi\b", 3),
+    (r"\bne plus (recevoir|etre contacte)", 3),
+    (
+        r"\b(retirer|supprimer|enlever|rayer)\w* (moi |mon adresse |mon e-?mail )?"
+        r"de (votre|vos|la) (liste|fichier)",
+        3,
+    ),
     # de
     (r"\babmelden\b", 3),
     (r"\baustragen\b", 3),
@@ -37,6 +52,7 @@ UNSUBSCRIBE: tuple[Cue, ...] = (
     (r"\bkeine (weiteren )?(e-?mails|nachrichten|mails)\b", 3),
     (r"\b(kontaktieren|schreiben|anschreiben|mailen) sie (mich|mir) (bitte )?nicht mehr\b", 3),
     (r"\bloschen sie (bitte )?meine (daten|adresse|e-?mail)\b", 3),
+    (r"\bnehmen sie mich (bitte )?(aus|von)\b", 3),
     # es
     (r"\b(dar|darme|dame|dadme|denme|deme) de baja\b", 3),
     (r"\bno me (escribas|escriban|escriba|contactes|contacten|contacte|envies|envien) mas\b", 3),
@@ -44,6 +60,7 @@ UNSUBSCRIBE: tuple[Cue, ...] = (
     (r"\b(elimin|borr)\w* mis datos\b", 3),
     (r"^\W*baja\b(?! (por|medica))", 3),
     (r"\bno (quiero|deseo) recibir mas\b", 3),
+    (r"\b(quitar|sacar|eliminar|borrar)(me)? de (la|su|vuestra|tu) lista\b", 3),
 )
 
 OUT_OF_OFFICE: tuple[Cue, ...] = (
@@ -60,6 +77,13 @@ OUT_OF_OFFICE: tuple[Cue, ...] = (
     (r"\bfor urgent (matters|requests|issues)\b", 2),
     (r"\b(away|off|out|travell?ing) (until|till|through)\b", 3),
     (r"\b(returning|back) (on|to the office)\b", 2),
+    (r"\bsabbatical\b", 3),
+    (r"\bcurrently (away|travell?ing|unavailable)\b", 2),
+    (
+        r"\b(respond|reply|get back to you) (on|upon|after|when) "
+        r"(my return|i return|i'm back|i am back)\b",
+        3,
+    ),
     # fr
     (r"\babsente? (du bureau|jusqu)", 3),
     (r"\ben conges?\b", 3),
@@ -69,6 +93,8 @@ OUT_OF_OFFICE: tuple[Cue, ...] = (
     (r"\ben deplacement\b", 2),
     (r"\bpas acces a mes (e-?mails|mails|courriels)\b", 3),
     (r"\ben cas d'urgence\b", 2),
+    (r"\bde retour (le|au bureau|lundi|mardi|mercredi|jeudi|vendredi)\b", 2),
+    (r"\b(je suis|actuellement) absente?\b", 3),
     # de
     (r"\bnicht im buro\b", 3),
     (r"\bim urlaub\b", 3),
@@ -81,6 +107,11 @@ OUT_OF_OFFICE: tuple[Cue, ...] = (
     (r"\bnicht weitergeleitet\b", 2),
     (r"\b(nach|bei) meiner ruckkehr\b", 3),
     (r"\bausser haus\b", 3),
+    (  # "ab 12.8. wieder erreichbar"
+        r"\b(ab|bis einschliesslich|bis zum|bis) \d{1,2}\.\s?\d{1,2}\.(\d{2,4})? "
+        r"(wieder )?(erreichbar|im buro|zuruck)\b",
+        3,
+    ),
     # es
     (r"\bfuera de la oficina\b", 3),
     (r"\b(estoy|me encuentro|estare) de (vacaciones|viaje)\b", 3),
@@ -91,6 +122,7 @@ OUT_OF_OFFICE: tuple[Cue, ...] = (
     (r"\bacceso limitado\b", 2),
     (r"\bpor vacaciones\b", 3),
     (r"\bno estare disponible\b", 2),
+    (r"\bestare de (vuelta|regreso)\b|\bregreso el\b", 2),
 )
 
 NOT_INTERESTED: tuple[Cue, ...] = (
@@ -112,6 +144,11 @@ NOT_INTERESTED: tuple[Cue, ...] = (
         2,
     ),
     (r"\bdecided to (stay|remain|accept|go with|pursue)\b", 2),
+    (r"\bno interest\b|\bnot open to\b|\bnot (in the market|a (good )?fit)\b", 2),
+    (r"\b(i'm|i am) (all set|good for now)\b", 2),
+    (r"\b(have to|must|will|going to) (decline|pass)\b|\brather not\b", 2),
+    (r"\b(just )?(accepted|signed) (an?|another) (offer|position|role)\b", 2),
+    (r"\bnot (planning|looking) to (move|leave|change)\b", 2),
     (r"\btry me (again|later|in)\b", 1),
     (r"\bmaybe (next year|later|in the future)\b", 1),
     (r"\bunfortunately\b", 1),
@@ -127,6 +164,7 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bpas pour moi\b", 2),
     (r"\bdecliner\b", 2),
     (r"\bmalheureusement\b", 1),
+    (r"\bje passe mon tour\b|\bpas d'actualite\b", 2),
     # de
     (r"\bkein interesse\b", 2),
     (r"\bnicht (mehr )?interessiert\b", 2),
@@ -139,6 +177,12 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     (r"\bnicht (wechseln|verandern)\b", 2),
     (r"\bvielleicht spater\b", 1),
     (r"\bleider\b", 1),
+    (  # "derzeit nicht, danke"; not "ich kann aktuell nicht telefonieren"
+        r"\b(derzeit|aktuell|momentan|im moment|zur zeit) (leider )?nicht\b"
+        r"(?=\s*(?:[.,!;]|$|danke|interessiert|auf der suche|wechselwillig))",
+        2,
+    ),
+    (r"\bnicht offen\b|\bkein wechsel\b", 2),
     # es
     (r"\bno me interesa\b", 2),
     (r"\bno estoy (buscando|interesad[oa])\b", 2),
@@ -151,6 +195,7 @@ NOT_INTERESTED: tuple[Cue, ...] = (
     ),
     (r"\bno busco\b|\bprefiero no\b", 2),
     (r"\bquizas mas adelante\b", 1),
+    (r"\bya tengo (trabajo|empleo)\b|\bno es (el|un buen) momento\b", 2),
     (r"\b(lamentablemente|desafortunadamente)\b", 1),
 )
 
@@ -170,6 +215,7 @@ INTERESTED: tuple[Cue, ...] = (
     (r"\b(i'm|i am) (free|available)\b", 1),
     (r"\bcould be a (good |great )?fit\b|\b(i'm|i am) curious\b|\btell me more\b", 2),
     (r"\b(call|ring|phone) me\b", 2),
+    (r"\bsend (me|over) (the |more |some )?(details|info|information|job description|jd)\b", 1),
     (r"^\W*(yes|yeah|yep|sure|absolutely|definitely|of course)\b", 1),  # opening the reply
     # fr
     (r"(?<!ihr )(?<!ihres )\binteress(e|ee|es|ees)\b", 2),
@@ -217,11 +263,21 @@ QUESTION: tuple[Cue, ...] = (
     (r"\b(job description|fiche de poste|stellenbeschreibung|descripcion del puesto)\b", 1),
     (r"\b(which company|quelle entreprise|welches unternehmen|que empresa)\b", 1),
     (r"\b(visa|visas|relocation|demenagement|umzug|reubicacion)\b", 1),
+    (
+        r"\b(a|one|quick|some|another) (\w+ )?questions?\b"
+        r"|\bune question\b|\beine frage\b|\buna pregunta\b",
+        1.5,
+    ),
 )
 QUESTION_MARK_WEIGHT = (
     1.5  # per sentence ending in "?" (or opening with "¿"), counted twice at most
 )
 
+SMALL_TALK = re.compile(  # questions that ask nothing of the recruiter
+    r"\b(?:and you|how are you(?: doing)?|how's it going|et vous|et toi|ca va"
+    r"|comment (?:allez-vous|vas-tu)|und (?:ihnen|dir)|wie geht(?:'s| es (?:ihnen|dir))?"
+    r"|y (?:tu|usted)|(?:como|que tal) (?:estas|esta)|que tal)\s*\?+",
+)
 NEGATORS = frozenset(
     {
         *("not", "no", "never", "nor", "without", "dont", "wont", "cant", "wouldnt", "isnt"),
@@ -230,8 +286,24 @@ NEGATORS = frozenset(
         *("nunca", "ni", "tampoco"),
     }
 )
-NEGATION_WINDOW = 3  # words looked at before a cue of interest, inside its clause
-CLAUSE_BREAK = r"[.!?;,:\n()]|\b(?:but|however|mais|cependant|aber|jedoch|pero|aunque)\b"
+# Interest the speaker does not claim: "if you are interested", "a colleague might be
+# interested", "ob das passt", "si le interesa a alguien". Such a cue counts for nothing.
+HEDGES = frozenset(
+    {
+        *("if", "whether", "might", "may", "someone", "anyone", "somebody", "anybody", "who"),
+        *("he", "she", "they", "colleague", "colleagues", "friend", "friends"),
+        *("quelqu'un", "collegue", "collegues", "ami", "amis"),  # no "si": Spanish "sí" too
+        *("falls", "ob", "jemand", "wer", "kollege", "kollegin", "kollegen"),
+        *("alguien", "quien", "companero", "companera", "amigo", "amiga"),
+    }
+)
+HEDGE_WINDOW = 4  # words looked at before a cue of interest, inside its clause
+NEGATION_WINDOW = 5  # words looked at before a cue of interest, inside its clause
+# a comma ends a clause, except before "dass"/"que"/"that": "Ich glaube nicht, dass ..."
+CLAUSE_BREAK = (
+    r"[.!?;:\n()]|,(?!\s*(?:dass|que|that)\b)"
+    r"|\b(?:but|however|mais|cependant|aber|jedoch|pero|aunque)\b"
+)
 
 AUTO_SUBJECT = (
     r"^\s*(automatic reply|auto(matic)?[- ]?reply|out of (the )?office|autoreply|auto:)",

@@ -108,6 +108,37 @@ CASES = {
         "De : charlotte@acme.example\n\nBonjour Ada",
         "Merci.",
     ),
+    "short-separator-and-message-du": (  # "====" and "Message du :" dress the header block
+        "Merci, à jeudi.\n\n====\n\nMessage du : 02/03/2026 09:00\n"
+        'De : "Charlotte" <charlotte@acme.example>\nA : ada@example.com\nSujet : Poste\n\n'
+        "Bonjour Ada",
+        "Merci, à jeudi.",
+    ),
+    "attribution-on-the-reply-line": (
+        "Thursday works--- On Mon, Mar 2, 2026 at 9:00 AM, c@acme.example wrote:\n> Hi Ada",
+        "Thursday works",
+    ),
+    "link-wrapped-out-of-the-quote": (
+        "Sounds good.\n\nOn Mon, Mar 2, 2026 at 9:00 AM, Charlotte wrote:\n\n"
+        "> See the role (http://acme.example/jobs/\n_id=42)\n>\n",
+        "Sounds good.",
+    ),
+    "device-signature-any-language": (
+        "Gerne, nächste Woche.\nVerzonden vanuit Outlook voor iOS",
+        "Gerne, nächste Woche.",
+    ),
+    "device-signature-above-the-reply": (
+        "Gesendet mit iPhone\n\nHallo,\nnächste Woche passt.",
+        "Hallo,\nnächste Woche passt.",
+    ),
+    "a-phone-maker-is-no-signature": (
+        "Not right now\nI just joined Samsung",
+        "Not right now\nI just joined Samsung",
+    ),
+    "inline-yes-between-quotes": (
+        "> Would you be open to a chat?\nYes\n> Do you relocate?\nNo",
+        "Yes\nNo",
+    ),
     "outlook-zh": (
         "好的，谢谢。\n\n发件人: Charlotte <charlotte@acme.example>\n发送时间: 2026年3月2日 9:00\n"
         "收件人: Ada\n主题: Platform team\n\nHi Ada",

@@ -190,3 +190,54 @@ def test_bad_sample_lines_name_their_place() -> None:
         parse_samples(['{"text": "hi", "intent": "other"}', '{"text": "x"}'], "set.jsonl")
     with pytest.raises(InputError, match="unknown intent"):
         parse_samples(['{"text": "hi", "intent": "keen"}'], "set.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # interest the speaker does not claim is no interest
+        ("A colleague of mine might be interested, I'll forward it.", "other"),
+        ("Falls jemand interessiert ist, leite ich es weiter.", "other"),
+        ("Thank you, I'm interested.", "interested"),
+        # negation a few words back
+        ("I don't think I would be interested.", "not_interested"),
+        ("Ich glaube nicht, dass ich interessiert wäre.", "not_interested"),
+        # opt-outs and declines in everyday words
+        ("Please opt out my address.", "unsubscribe"),
+        ("Take me off your mailing list.", "unsubscribe"),
+        ("Merci de me retirer de votre liste.", "unsubscribe"),
+        ("Por favor, quitarme de la lista.", "unsubscribe"),
+        ("I'm all set, thanks.", "not_interested"),
+        ("I'll have to pass this time.", "not_interested"),
+        ("Derzeit nicht, danke.", "not_interested"),
+        ("Ya tengo trabajo, gracias.", "not_interested"),
+        # out-of-office texts without headers
+        ("I am on sabbatical until March.", "out_of_office"),
+        ("I will get back to you when I'm back.", "out_of_office"),
+        ("Ich bin ab 12.8. wieder erreichbar.", "out_of_office"),
+        ("Je suis absente, de retour lundi.", "out_of_office"),
+        # everyday phrasing that only looks like a cue
+        ("Can I opt out of relocation? The role sounds great.", "interested"),
+        ("I'm currently out of work and interested in the role.", "interested"),
+        ("Ich kann aktuell nicht telefonieren, aber gerne per Mail.", "interested"),
+        # a question announced in words; small talk asks nothing
+        ("One quick question: is the role based in Lyon", "question"),
+        ("I'm good, and you?", "other"),
+        ("Merci, ça va ? Bonne journée", "other"),
+        # "je passe commande" places an order, it declines nothing
+        ("Je passe commande demain.", "other"),
+    ],
+)
+def test_general_rules(text: str, intent: str) -> None:
+    assert RuleClassifier().classify(text).intent == intent
+
+
+@pytest.mark.parametrize("text", ["Sure.", "yes we're fine\n\nthanks", "Claro."])
+def test_a_lone_weak_cue_of_interest_waits_for_a_person(text: str) -> None:
+    """A false "interested" emails someone as a candidate: when unsure, a person checks."""
+    verdict = RuleClassifier().classify(text)
+    assert verdict.intent == "interested" and verdict.confidence < 0.6
+
+
+def test_two_weak_cues_of_interest_act() -> None:
+    assert RuleClassifier().classify("Sure, send me the details.").confidence >= 0.6

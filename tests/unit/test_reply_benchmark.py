@@ -28,3 +28,10 @@ def test_opt_outs_are_never_misread_as_interest() -> None:
     intent = intent_figures("all", misses=False)["per_intent"]
     assert intent["unsubscribe"]["precision"] >= 0.9
     assert intent["interested"]["precision"] >= 0.9
+
+
+def test_interest_that_acts_on_its_own_is_precise_on_held_out_replies() -> None:
+    """A false "interested" makes someone a candidate and emails them: the verdicts that act
+    without a person (confidence >= review_below) must be right; unsure ones wait."""
+    acted = intent_figures("heldout", misses=False)["interested_acted"]
+    assert acted["precision"] >= 0.9
