@@ -287,7 +287,7 @@ def deploy(
                     deployment.parameters["workspace"] = workspace_dir
                 await keep_pause_state(client, deployment)
         ids = await adeploy(*found, work_pool_name=pool, build=False, push=False,
-                            print_next_steps_message=False)  # fmt: skip
+                            print_next_steps_message=False, ignore_warnings=True)  # fmt: skip
         return list(zip(found, ids, strict=True))
 
     try:

@@ -100,9 +100,9 @@ async def campaign_tick(
     after a channel error, not one made by hand (see ``engine.outbox.dispatch.PAUSED_BY_HAND``).
     ``deployed`` (set by ``nurture deploy``): the worker checks what it needs first, and a
     tick that did not do its work ends Failed or Cancelled (``engine.runs.observe``)."""
+    observe.send_logs_to_runs()
     if deployed and (refused := refusal(campaign, workspace, os.environ)) is not None:
         return refused  # a Failed run saying why in one line: nothing opened or claimed
-    observe.send_logs_to_runs()
     config = Config.load(Path(workspace) if workspace else None)
     clock = clock_from_option(now)  # a bad --now fails before anything is opened
     db = Database(config.database_url)
