@@ -124,10 +124,9 @@ async def final_state(summary: TickSummary, *, deployed: bool) -> dict[str, Any]
     why = trouble(summary)
     if not deployed or why is None:
         return summary.as_dict()
-    logging.getLogger("nurture.runs").error("%s", why)
-    if summary.paused == PAUSED_BY_HAND:
-        return Cancelled(message=why)
-    return Failed(message=why)
+    by_hand = summary.paused == PAUSED_BY_HAND
+    logging.getLogger("nurture.runs").log(logging.WARNING if by_hand else logging.ERROR, why)
+    return Cancelled(message=why) if by_hand else Failed(message=why)
 
 
 def refused(why: str) -> Any:

@@ -51,7 +51,8 @@ def follow_pause(campaign_id: str, *, paused: bool) -> str | None:
     try:
         done = asyncio.run(asyncio.wait_for(_set_paused(campaign_id, paused=paused), TIMEOUT))
     except Exception as exc:  # any failure to reach Prefect: a warning, never a crash
-        detail = " ".join(str(exc).split()) or type(exc).__name__
+        response = getattr(exc, "response", None)  # an HTTP error: its status says enough
+        detail = f"HTTP {response.status_code}" if response is not None else _one_line(exc)
         return (f"warning: could not {'pause' if paused else 'resume'} the Prefect deployment "
                 f"{deployment_name(campaign_id)} at PREFECT_API_URL={url}: {detail}")  # fmt: skip
     verb = "paused" if paused else "resumed"
@@ -72,3 +73,7 @@ async def _set_paused(campaign_id: str, *, paused: bool) -> bool:
         else:
             await client.resume_deployment(deployment.id)
     return True
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
