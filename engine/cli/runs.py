@@ -297,7 +297,8 @@ def deploy(
         raise InputError(f"could not deploy to the Prefect server at {PREFECT_API_URL.value()}: "
                          f"{_one_line(exc)}") from exc  # fmt: skip
     for deployment, deployment_id in registered:
-        state = " (paused, as it was)" if deployment.paused else ""
+        kept = deployment.paused or not any(s.active for s in deployment.schedules)
+        state = " (paused, as it was)" if kept else ""
         ctx.obj.console.print(f"deployed campaign-tick/{deployment.name} ({deployment_id}){state}")
     ctx.obj.console.print(f"start a worker on each machine: prefect worker start --pool {pool}")
 
