@@ -80,9 +80,10 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 async def _until(client: Any, run_id: Any, *states: str) -> None:
-    """Poll the Prefect API until the run is in one of ``states``."""
-    while (await client.read_flow_run(run_id)).state.name not in states:  # noqa: ASYNC110
-        await asyncio.sleep(1)
+    """Poll the Prefect API until the run is in one of ``states`` (at most 15 minutes)."""
+    async with asyncio.timeout(900):
+        while (await client.read_flow_run(run_id)).state.name not in states:  # noqa: ASYNC110
+            await asyncio.sleep(1)
 
 
 async def _measure(env: dict[str, str], scenario: str, log: Path) -> float:
@@ -146,7 +147,6 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL":
            f"http://127.0.0.1:{port}/api", "PYTHONPATH": str(HERE)}  # fmt: skip
-    os.environ.update(env)
     log = home / "prefect.log"
     server = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
@@ -155,6 +155,7 @@ def main() -> None:
     )  # fmt: skip
     try:
         import httpx
+        from prefect.settings import PREFECT_API_URL, temporary_settings
 
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -163,14 +164,15 @@ def main() -> None:
                     break
             time.sleep(1)
         sys.path.insert(0, str(HERE))
-        asyncio.run(_deploy())
-        result = {"worker_alive": asyncio.run(_measure(env, "worker_alive", log))}
-        result["machine_lost"] = asyncio.run(_measure(env, "machine_lost", log))
-        _automation(env, home)
-        env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = "30"
-        result["machine_lost_heartbeats"] = asyncio.run(
-            _measure(env, "machine_lost_heartbeats", log)
-        )
+        with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):  # not a temporary one
+            asyncio.run(_deploy())
+            result = {"worker_alive": asyncio.run(_measure(env, "worker_alive", log))}
+            result["machine_lost"] = asyncio.run(_measure(env, "machine_lost", log))
+            _automation(env, home)
+            env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = "30"
+            result["machine_lost_heartbeats"] = asyncio.run(
+                _measure(env, "machine_lost_heartbeats", log)
+            )
         print(json.dumps({"seconds_from_kill_to_next_run": result}))
     finally:
         for pid in _ours(str(home)):
