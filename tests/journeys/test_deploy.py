@@ -173,6 +173,17 @@ def test_a_worker_without_the_workspace_refuses(
     assert f"workspace {missing} does not exist on this worker" in _refusal(state)
 
 
+def test_a_worker_that_cannot_read_the_workspace_refuses(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(As root every folder is readable: the permission check is faked.)"""
+    from engine.runs import preflight
+
+    monkeypatch.setattr(preflight.os, "access", lambda _path, _mode: False)
+    state = _deployed_tick(ws, monkeypatch, NURTURE_DATABASE_URL=POSTGRES)
+    assert f"workspace {ws.root} is not readable by this worker's user" in _refusal(state)
+
+
 def test_a_worker_without_the_provider_key_never_falls_back_to_files(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
