@@ -1,7 +1,8 @@
 """``nurture campaigns list|pause|resume``: the campaigns of the workspace and their state.
 
 A campaign paused here stays paused: its scheduled ticks and ``nurture run`` enroll, plan
-and send nothing until ``nurture campaigns resume``. Heavy imports stay inside the
+and send nothing until ``nurture campaigns resume``. With ``PREFECT_API_URL`` set, its Prefect
+deployment (``nurture deploy``) is paused and resumed with it. Heavy imports stay inside the
 commands, so ``nurture --help`` stays fast.
 """
 
@@ -78,6 +79,7 @@ def pause_command(ctx: typer.Context, campaign: CampaignArgument, now: NowOption
         pause(session, campaign, PAUSED_BY_HAND, now=clock_from_option(now)())
     ctx.obj.console.print(f"{campaign} paused: its ticks send nothing until "
                           f"`nurture campaigns resume {campaign}`", highlight=False)  # fmt: skip
+    _follow_on_prefect(ctx, campaign, paused=True)
 
 
 @campaigns.command("resume")
@@ -94,3 +96,13 @@ def resume_command(ctx: typer.Context, campaign: CampaignArgument, now: NowOptio
             return
         resume(session, campaign, now=clock_from_option(now)())
     ctx.obj.console.print(f"{campaign} resumed")
+    _follow_on_prefect(ctx, campaign, paused=False)
+
+
+def _follow_on_prefect(ctx: typer.Context, campaign: str, *, paused: bool) -> None:
+    """The campaign's Prefect deployment follows (PREFECT_API_URL set): an unreachable
+    server is a warning; the pause in the talent base is what stops sending."""
+    from engine.runs.schedules import follow_pause
+
+    if line := follow_pause(campaign, paused=paused):
+        ctx.obj.console.print(line, highlight=False)

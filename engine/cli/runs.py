@@ -247,10 +247,23 @@ def _stop_on_signals(server: Any) -> None:
 def deploy(
     ctx: typer.Context,
     pool: Annotated[str, typer.Option("--pool", help="Prefect work pool (type: process).")],
+    workspace_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace-dir",
+            help="Where the workers find the workspace (a shared mount or each machine's "
+            "checkout); default: this workspace's own path.",
+        ),
+    ] = None,
 ) -> None:
     """Register one deployment per campaign on the Prefect server (PREFECT_API_URL); the
-    talent base must be PostgreSQL, shared by the workers of every machine."""
+    talent base must be PostgreSQL, shared by the workers of every machine.
+
+    Deploying again updates the deployments and keeps what an operator paused on the
+    server. A deployed tick's worker refuses to run without NURTURE_DATABASE_URL, without
+    the workspace, or without the provider keys its campaign needs."""
     import httpx
+    from prefect.client.orchestration import get_client
     from prefect.deployments.runner import adeploy
     from prefect.settings import PREFECT_API_URL
     from prefect.types.entrypoint import EntrypointType
@@ -258,6 +271,7 @@ def deploy(
     from engine.runs.flows import deployments
     from engine.runs.prefect_server import prefect_api
     from engine.runs.runtime import Runtime
+    from engine.runs.schedules import keep_pause_state
 
     config = ctx.obj.config
     _check_deployable(config, PREFECT_API_URL.value())
@@ -266,8 +280,14 @@ def deploy(
     async def register() -> list[Any]:
         found = await deployments(config, rt, pool=pool,
                                   entrypoint_type=EntrypointType.MODULE_PATH)  # fmt: skip
+        async with get_client() as client:
+            for deployment in found:
+                deployment.parameters["deployed"] = True  # engine.runs.preflight
+                if workspace_dir:
+                    deployment.parameters["workspace"] = workspace_dir
+                await keep_pause_state(client, deployment)
         ids = await adeploy(*found, work_pool_name=pool, build=False, push=False,
-                            print_next_steps_message=False)  # fmt: skip
+                            print_next_steps_message=False, ignore_warnings=True)  # fmt: skip
         return list(zip(found, ids, strict=True))
 
     try:
@@ -277,7 +297,9 @@ def deploy(
         raise InputError(f"could not deploy to the Prefect server at {PREFECT_API_URL.value()}: "
                          f"{_one_line(exc)}") from exc  # fmt: skip
     for deployment, deployment_id in registered:
-        ctx.obj.console.print(f"deployed campaign-tick/{deployment.name} ({deployment_id})")
+        kept = deployment.paused or not any(s.active for s in deployment.schedules)
+        state = " (paused, as it was)" if kept else ""
+        ctx.obj.console.print(f"deployed campaign-tick/{deployment.name} ({deployment_id}){state}")
     ctx.obj.console.print(f"start a worker on each machine: prefect worker start --pool {pool}")
 
 

@@ -519,11 +519,12 @@ def pause(session: Session, campaign_id: str, reason: str, *, now: datetime) -> 
     """Pause the campaign: its ticks enroll, plan and send nothing until it is resumed."""
     state = session.get(CampaignState, campaign_id)
     if state is None:
-        state = CampaignState(campaign=campaign_id, paused=True, reason=reason, updated_at=now)
+        state = CampaignState(campaign=campaign_id, paused=False, updated_at=now)
         session.add(state)
-    state.paused, state.reason, state.updated_at = True, reason, now
-    if reason != PAUSED_BY_HAND:
+    # Logged once per pause, not once per message of the batch that met the error.
+    if reason != PAUSED_BY_HAND and not (state.paused and state.reason == reason):
         log.error("campaign %s paused: %s", campaign_id, reason)
+    state.paused, state.reason, state.updated_at = True, reason, now
 
 
 def paused(session: Session, campaign_id: str) -> str | None:

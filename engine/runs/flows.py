@@ -14,6 +14,7 @@ fails the run at once. Prefect is imported here only, so the engine runs without
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from channels.errors import TransientError
 from engine.config import Config
 from engine.core.clock import Clock, clock_from_option
 from engine.outbox.adapters import build_channels, close_channels
+from engine.runs import observe
+from engine.runs.preflight import refusal
 from engine.runs.runtime import Runtime
 from engine.runs.tick import (
     Steps,
@@ -99,15 +102,24 @@ def _leave_ctrl_c_to_the_runner() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@flow(name="campaign-tick", log_prints=True)
+@flow(name="campaign-tick", log_prints=True, flow_run_name=observe.run_name)
 async def campaign_tick(
-    campaign: str, workspace: str | None = None, now: str | None = None, resume: bool = False
-) -> dict[str, Any]:
+    campaign: str,
+    workspace: str | None = None,
+    now: str | None = None,
+    resume: bool = False,
+    deployed: bool = False,
+) -> dict[str, Any] | Any:
     """One tick of ``campaign``: what a deployment runs on the campaign's cron schedule.
 
     Scheduled runs leave a paused campaign paused; ``nurture run`` (``resume``) lifts a pause
-    after a channel error, not one made by hand (see ``engine.outbox.dispatch.PAUSED_BY_HAND``)."""
+    after a channel error, not one made by hand (see ``engine.outbox.dispatch.PAUSED_BY_HAND``).
+    ``deployed`` (set by ``nurture deploy``): the worker checks what it needs first, and a
+    tick that did not do its work ends Failed or Cancelled (``engine.runs.observe``)."""
     _leave_ctrl_c_to_the_runner()
+    observe.send_logs_to_runs()
+    if deployed and (refused := refusal(campaign, workspace, os.environ)) is not None:
+        return refused  # a Failed run saying why in one line: nothing opened or claimed
     config = Config.load(Path(workspace) if workspace else None)
     clock = clock_from_option(now)  # a bad --now fails before anything is opened
     db = Database(config.database_url)
@@ -118,7 +130,7 @@ async def campaign_tick(
     finally:
         await close_channels(channels)
         db.dispose()
-    return summary.as_dict()
+    return await observe.final_state(summary, deployed=deployed)
 
 
 async def deployments(

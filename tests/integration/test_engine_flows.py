@@ -93,7 +93,8 @@ class TestThroughPrefect:
         for name, deployment in found.items():
             assert deployment.work_pool_name == "nurture"
             assert deployment.entrypoint == "engine.runs.flows.campaign_tick"  # importable anywhere
-            assert deployment.parameters == {"campaign": name, "workspace": str(workspace)}
+            assert deployment.parameters == {"campaign": name, "workspace": str(workspace),
+                                             "deployed": True}  # fmt: skip
             limit = deployment.global_concurrency_limit
             assert limit is not None and limit.limit == 1  # one tick of a campaign at a time
             [schedule] = [s.schedule for s in deployment.schedules]
