@@ -277,7 +277,7 @@ def deploy(
         raise InputError(f"could not deploy to the Prefect server at {PREFECT_API_URL.value()}: "
                          f"{_one_line(exc)}") from exc  # fmt: skip
     for deployment, deployment_id in registered:
-        ctx.obj.console.print(f"deployed campaign-tick/{deployment.name} ({deployment_id})")
+        ctx.obj.console.print(f"deployed {deployment.full_name} ({deployment_id})")
     ctx.obj.console.print(f"start a worker on each machine: prefect worker start --pool {pool}")
 
 
