@@ -8,6 +8,10 @@ finds work (:func:`engine.runs.workers.work`), so a shard that starts late or ru
 slower machine simply does less. The shards share nothing but the database: the outbox
 claim (``FOR UPDATE SKIP LOCKED``) keeps every message to one send whoever runs what.
 
+Once the tick's own shard finds no more work, shard runs that no worker took yet are
+cancelled (they would find none either; waiting could wait forever when every worker is
+busy) and the tick waits for those that started.
+
 A shard reports what it did as a table artifact of its flow run (visible in Prefect's UI),
 which the tick reads back: results would otherwise need storage shared by every machine.
 Without a work pool (``nurture run``, ``nurture serve``) the shards are local processes,
@@ -34,7 +38,7 @@ from engine.runs.workers import WorkReport, fewer_collections, run_workers, work
 from engine.store.database import Database
 
 SHARD_FLOW = "campaign-shard"
-POLL_SECONDS = 1.0  # how often the tick asks whether its shards ended (Prefect's default: 5)
+POLL_SECONDS = 1.0  # how often the tick asks whether its shards ended
 
 
 @flow(name=SHARD_FLOW)
@@ -95,7 +99,7 @@ async def fan_out(
     now_text = None if clock is system_clock else clock().isoformat()
     stamp = clock().strftime("%Y%m%dT%H%M%S")
     runs = [
-        arun_deployment(
+        await arun_deployment(
             f"{SHARD_FLOW}/{campaign_id}",
             # the tick's own workspace parameter: a worker given none reads NURTURE_WORKSPACE
             parameters={
@@ -105,28 +109,61 @@ async def fan_out(
                 "shard": shard,
             },
             flow_run_name=f"{campaign_id}-{stamp}-shard-{shard}",
-            timeout=None,
-            poll_interval=POLL_SECONDS,
+            timeout=0,  # started, not awaited: this process works meanwhile
         )
         for shard in range(1, rt.config.tick_shards)
     ]
     with fewer_collections():
-        mine, theirs = await asyncio.gather(
-            work(db, rt, campaign_id, clock=clock, batch_size=batch_size), asyncio.gather(*runs)
-        )
-    total = WorkReport()
-    total.add(mine)
-    reports = await _shard_reports([run.id for run in theirs])
-    for shard, run in enumerate(theirs, start=1):
-        if run.id in reports and run.state is not None and run.state.is_completed():
+        total = await work(db, rt, campaign_id, clock=clock, batch_size=batch_size)
+    ended = await _settle([run.id for run in runs])
+    reports = await _shard_reports([run.id for run in ended if _completed(run)])
+    for shard, run in enumerate(ended, start=1):
+        if run.id in reports:
             total.add(reports[run.id])
-        else:
+        elif not _cancelled_unstarted(run):
             state = run.state.name if run.state else "unknown"
             total.dispatch.errors.append(
                 f"shard {shard} ({run.name}) ended {state}: what it had claimed becomes "
                 "in_doubt when its lease ends"
             )
     return total
+
+
+UNSTARTED = "the tick's work was done before this shard started"
+
+
+async def _settle(ids: list[UUID]) -> list[Any]:
+    """Wait for the shard runs that started; cancel those no worker took yet. The tick's
+    own shard found no more work, so a shard that has not started would find none either,
+    and waiting for it could wait forever (every worker busy, or the pool's only worker
+    running this very tick)."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    ended: dict[UUID, Any] = {}
+    async with get_client() as client:
+        while len(ended) < len(ids):
+            for run_id in ids:
+                if run_id in ended:
+                    continue
+                run = await client.read_flow_run(run_id)
+                if run.state is not None and run.state.is_scheduled():
+                    # refused (ABORT/REJECT) if a worker took it meanwhile: then we wait for it
+                    await client.set_flow_run_state(run_id, Cancelled(message=UNSTARTED))
+                    run = await client.read_flow_run(run_id)
+                if run.state is not None and run.state.is_final():
+                    ended[run_id] = run
+            if len(ended) < len(ids):
+                await asyncio.sleep(POLL_SECONDS)
+    return [ended[run_id] for run_id in ids]
+
+
+def _completed(run: Any) -> bool:
+    return run.state is not None and run.state.is_completed()
+
+
+def _cancelled_unstarted(run: Any) -> bool:
+    return run.state is not None and run.state.is_cancelled() and run.state.message == UNSTARTED
 
 
 async def _shard_reports(ids: list[UUID]) -> dict[UUID, WorkReport]:
