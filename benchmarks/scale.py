@@ -47,7 +47,6 @@ from typing import Any
 import httpx
 
 from benchmarks.engine import T0, _insert_talents, _workspace, database_url, drop_database
-from engine.runs.shards import _shard_reports
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -285,6 +284,8 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
 
 
 def one_tick(phase: Phase) -> dict[str, Any]:
+    from engine.runs.shards import _shard_reports  # imports prefect: after PREFECT_API_URL is set
+
     phase.fake.reset()
     run, at = phase.trigger(T0)
     tick = phase.wait(run.id)
