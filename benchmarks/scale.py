@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import DateTime, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from benchmarks.engine import T0, _insert_talents, _workspace, database_url, drop_database
 
@@ -240,6 +242,13 @@ class Phase:
                     raise RuntimeError(f"flow run {run.name} still {run.state} after {timeout} s")
                 time.sleep(0.5)
 
+    def wait_done(self, run_id: Any) -> bool:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(run_id).state
+        return state is not None and state.is_final()
+
     def runs_since(self, at: datetime) -> list[Any]:
         from prefect.client.orchestration import get_client
 
@@ -248,9 +257,11 @@ class Phase:
         return [run for run in runs if run.created and run.created >= at]
 
     def where(self, run_id: Any) -> str | None:
-        """Which worker started a run (its log names the flow run id)."""
+        """Which worker started a run (its log says it submitted it, and did not abort: two
+        workers may try the same run; the tick's own output names its shards too)."""
         for index, log in enumerate(self.logs, start=1):
-            if str(run_id) in log.read_text():
+            text = log.read_text()
+            if f"submitting flow run '{run_id}'" in text and f"of flow run '{run_id}'" not in text:
                 return f"w{index}"
         return None
 
@@ -323,13 +334,20 @@ def killed_worker(phase: Phase) -> dict[str, Any]:
 
     phase.fake.reset()
     run, at = phase.trigger(T0)
-    while sum(phase.counts().values()) < KILL_AT * phase.talents:
-        time.sleep(0.2)
-    runs = phase.runs_since(at)
-    tick_on = phase.where(run.id)
-    running = {r.id: phase.where(r.id) for r in runs if r.id != run.id}
-    others = [w for w in running.values() if w and w != tick_on]
-    victim = others[0] if others else tick_on  # a shard's worker; else the tick's own
+    while True:  # a shard run busy on another worker than the tick's: kill that worker
+        time.sleep(0.5)
+        runs = phase.runs_since(at)
+        tick_on = phase.where(run.id)
+        busy = [
+            phase.where(r.id) for r in runs if r.id != run.id and r.state and r.state.is_running()
+        ]
+        others = [w for w in busy if w and w != tick_on]
+        if others and sum(phase.counts().values()) >= KILL_AT * phase.talents:
+            break
+        if phase.wait_done(run.id):
+            raise RuntimeError("the tick ended before a shard ran on another worker")
+    time.sleep(3)  # mid-batch
+    victim = others[0]
     assert victim is not None
     index = int(victim.removeprefix("w")) - 1
     _kill_tree(phase.children[index].pid, signal.SIGKILL)
@@ -380,27 +398,31 @@ def killed_worker(phase: Phase) -> dict[str, Any]:
 # --- the peer: one Prefect task per message, the sendgrid SDK, the ORM -------------------------
 
 
+class PeerBase(DeclarativeBase):
+    pass
+
+
+class PeerSent(PeerBase):
+    """The peer's record of a sent email (the ORM, as the obvious code would have it)."""
+
+    __tablename__ = "peer_sent"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    to: Mapped[str] = mapped_column(String(320))
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def peer_child(messages: int, fake: str, db_url: str) -> dict[str, Any]:
     """What a Python team would write first (run in a child process, on the same server)."""
     from prefect import flow, task
     from sendgrid import SendGridAPIClient
     from sendgrid.helpers.mail import CustomArg, Mail
-    from sqlalchemy import DateTime, String, create_engine
-    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-
-    class Base(DeclarativeBase):
-        pass
-
-    class Sent(Base):
-        __tablename__ = "peer_sent"
-        id: Mapped[int] = mapped_column(primary_key=True)
-        message_id: Mapped[str] = mapped_column(String(64), unique=True)
-        to: Mapped[str] = mapped_column(String(320))
-        provider_id: Mapped[str | None] = mapped_column(String(64))
-        sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
 
     engine = create_engine(db_url)
-    Base.metadata.create_all(engine)
+    PeerBase.metadata.create_all(engine)
     client = SendGridAPIClient(api_key="SG.peer", host=fake)
 
     @task
@@ -411,7 +433,7 @@ def peer_child(messages: int, fake: str, db_url: str) -> dict[str, Any]:
         mail.custom_arg = CustomArg("message_id", f"peer-{index}")
         response = client.send(mail)
         with Session(engine) as session:
-            session.add(Sent(message_id=f"peer-{index}", to=f"t{index}@example.com",
+            session.add(PeerSent(message_id=f"peer-{index}", to=f"t{index}@example.com",
                              provider_id=response.headers.get("X-Message-Id"),
                              sent_at=datetime.now(UTC)))  # fmt: skip
             session.commit()
