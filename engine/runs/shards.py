@@ -28,6 +28,7 @@ from uuid import UUID
 
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
+from prefect.exceptions import ObjectNotFound
 
 from engine.config import Config
 from engine.core.clock import Clock, clock_from_option, system_clock
@@ -36,6 +37,7 @@ from engine.outbox.dispatch import DispatchReport
 from engine.runs.runtime import Runtime
 from engine.runs.workers import WorkReport, fewer_collections, run_workers, work
 from engine.store.database import Database
+from sequences.errors import InputError
 
 SHARD_FLOW = "campaign-shard"
 POLL_SECONDS = 1.0  # how often the tick asks whether its shards ended
@@ -98,21 +100,27 @@ async def fan_out(
 
     now_text = None if clock is system_clock else clock().isoformat()
     stamp = clock().strftime("%Y%m%dT%H%M%S")
-    runs = [
-        await arun_deployment(
-            f"{SHARD_FLOW}/{campaign_id}",
-            # the tick's own workspace parameter: a worker given none reads NURTURE_WORKSPACE
-            parameters={
-                "campaign": campaign_id,
-                "workspace": parameters.get("workspace"),
-                "now": now_text,
-                "shard": shard,
-            },
-            flow_run_name=f"{campaign_id}-{stamp}-shard-{shard}",
-            timeout=0,  # started, not awaited: this process works meanwhile
-        )
-        for shard in range(1, rt.config.tick_shards)
-    ]
+    try:
+        runs = [
+            await arun_deployment(
+                f"{SHARD_FLOW}/{campaign_id}",
+                # the tick's own workspace parameter: a worker given none reads NURTURE_WORKSPACE
+                parameters={
+                    "campaign": campaign_id,
+                    "workspace": parameters.get("workspace"),
+                    "now": now_text,
+                    "shard": shard,
+                },
+                flow_run_name=f"{campaign_id}-{stamp}-shard-{shard}",
+                timeout=0,  # started, not awaited: this process works meanwhile
+            )
+            for shard in range(1, rt.config.tick_shards)
+        ]
+    except ObjectNotFound as exc:  # deployed by a nurture without shards
+        raise InputError(
+            f"NURTURE_TICK_SHARDS={rt.config.tick_shards} but {SHARD_FLOW}/{campaign_id} is not "
+            f"deployed on the Prefect server: run `nurture deploy --pool {pool}` again"
+        ) from exc
     with fewer_collections():
         total = await work(db, rt, campaign_id, clock=clock, batch_size=batch_size)
     ended = await _settle([run.id for run in runs])
