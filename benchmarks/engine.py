@@ -6,7 +6,7 @@ For each backend (PostgreSQL when NURTURE_BENCH_DATABASE_URL or NURTURE_TEST_DAT
 set), in a fresh child process so peak memory is its own:
   - end to end: enroll N talents, plan + render each message, dispatch to a loopback fake
     SendGrid (channels.testing.FakeProvider, no latency), record receipts: steps/s; once in
-    the tick's own process, once with NURTURE_TICK_PROCESSES=--processes (default: cores);
+    the tick's own process, once with NURTURE_TICK_SHARDS=--processes (default: cores);
   - the floor, in the same run as the one-process tick: render N messages, POST N bare
     requests to the same fake with the same concurrency, insert N outbox-like rows and 2N
     timeline rows raw; floor steps/s = N / (render + http + inserts), in one process,
@@ -131,7 +131,7 @@ def end_to_end(backend: str, talents: int, fake_url: str, processes: int = 1) ->
            "SENDGRID_API_KEY": "SG.bench", "NURTURE_SENDGRID_BASE_URL": fake_url,
            "NURTURE_PUBLIC_URL": "https://hooks.bench.example",
            "NURTURE_SMS_CHANNEL": "file", "NURTURE_SECRET_KEY": "b" * 32,
-           "NURTURE_TICK_PROCESSES": str(processes),
+           "NURTURE_TICK_SHARDS": str(processes),
            "PATH": os.environ.get("PATH", "")}  # fmt: skip
     config = Config.load(root, env=env)
     db = Database(url)
@@ -286,7 +286,7 @@ def main() -> None:
     parser.add_argument("--fake", default="")
     parser.add_argument(
         "--processes", type=int, default=os.cpu_count() or 1,
-        help="NURTURE_TICK_PROCESSES of the second run (the first runs in one process)",
+        help="NURTURE_TICK_SHARDS of the second run (the first runs in one process)",
     )  # fmt: skip
     args = parser.parse_args()
     if args.what:

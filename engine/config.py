@@ -34,7 +34,11 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("NURTURE_TWILIO_BASE_URL", "Twilio API base URL (a local fake provider)"),
     ("NURTURE_EMAIL_CHANNEL", "`sendgrid` or `file` (default: sendgrid when a key is set)"),
     ("NURTURE_SMS_CHANNEL", "`twilio` or `file` (default: twilio when a token is set)"),
-    ("NURTURE_TICK_PROCESSES", "processes that plan and send a tick (default 1: the tick's own)"),
+    (
+        "NURTURE_TICK_SHARDS",
+        "shards that plan and send a tick (default 1): flow runs on the tick's work pool, "
+        "else local processes; `NURTURE_TICK_PROCESSES` is its old name",
+    ),
 )
 """Every variable nurture reads, with its meaning (docs/reference is generated from it)."""
 
@@ -63,6 +67,11 @@ def _count(env: Mapping[str, str], name: str) -> int:
     return int(value)
 
 
+def _named(env: Mapping[str, str], name: str, old: str) -> str:
+    """``name``, or its ``old`` name when only that one is set (environment files of before)."""
+    return old if old in env and name not in env else name
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the process needs to know, from ``--workspace`` and the environment."""
@@ -78,7 +87,7 @@ class Config:
     twilio_auth_token: SecretStr | None = None
     email_channel: str = "file"
     sms_channel: str = "file"
-    tick_processes: int = 1
+    tick_shards: int = 1
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # channels read their own
 
     @classmethod
@@ -99,6 +108,6 @@ class Config:
             or ("sendgrid" if env.get("SENDGRID_API_KEY") else "file"),
             sms_channel=env.get("NURTURE_SMS_CHANNEL")
             or ("twilio" if env.get("TWILIO_AUTH_TOKEN") else "file"),
-            tick_processes=_count(env, "NURTURE_TICK_PROCESSES"),
+            tick_shards=_count(env, _named(env, "NURTURE_TICK_SHARDS", "NURTURE_TICK_PROCESSES")),
             env=env,
         )

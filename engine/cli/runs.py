@@ -271,6 +271,7 @@ def deploy(
     from engine.runs.flows import deployments
     from engine.runs.prefect_server import prefect_api
     from engine.runs.runtime import Runtime
+    from engine.runs.schedules import FLOW_NAME as TICK_FLOW
     from engine.runs.schedules import keep_pause_state
 
     config = ctx.obj.config
@@ -285,7 +286,8 @@ def deploy(
                 deployment.parameters["deployed"] = True  # engine.runs.preflight
                 if workspace_dir:
                     deployment.parameters["workspace"] = workspace_dir
-                await keep_pause_state(client, deployment)
+                if deployment.flow_name == TICK_FLOW:  # shards have no schedule to keep
+                    await keep_pause_state(client, deployment)
         ids = await adeploy(*found, work_pool_name=pool, build=False, push=False,
                             print_next_steps_message=False, ignore_warnings=True)  # fmt: skip
         return list(zip(found, ids, strict=True))
@@ -297,9 +299,11 @@ def deploy(
         raise InputError(f"could not deploy to the Prefect server at {PREFECT_API_URL.value()}: "
                          f"{_one_line(exc)}") from exc  # fmt: skip
     for deployment, deployment_id in registered:
-        kept = deployment.paused or not any(s.active for s in deployment.schedules)
-        state = " (paused, as it was)" if kept else ""
-        ctx.obj.console.print(f"deployed campaign-tick/{deployment.name} ({deployment_id}){state}")
+        paused = deployment.paused or (
+            bool(deployment.schedules) and not any(s.active for s in deployment.schedules)
+        )
+        state = " (paused, as it was)" if paused else ""
+        ctx.obj.console.print(f"deployed {deployment.full_name} ({deployment_id}){state}")
     ctx.obj.console.print(f"start a worker on each machine: prefect worker start --pool {pool}")
 
 

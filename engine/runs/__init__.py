@@ -1,5 +1,5 @@
 """The run loop: the runtime loaded once per process, one tick, the Prefect flows,
-worker processes, the local Prefect server; a deployed worker's checks (preflight), what
+a tick's shards on the work pool, worker processes, the local Prefect server; a deployed worker's checks (preflight), what
 Prefect's UI shows of a tick (observe), a campaign's pause on the Prefect server (schedules).
 """
 
@@ -10,6 +10,7 @@ __all__ = [
     "preflight",
     "runtime",
     "schedules",
+    "shards",
     "tick",
     "workers",
 ]

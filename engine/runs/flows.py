@@ -5,10 +5,13 @@
       enroll         -> the audience, in one INSERT ... SELECT
       advance        -> due enrollments, one transaction per 1,000
       dispatch       -> the outbox, in concurrent batches (never one task per message)
+    or, with NURTURE_TICK_SHARDS=N, advance and dispatch in N shards: flow runs of
+    campaign-shard on the tick's work pool (engine.runs.shards), else local processes
 
 Tasks retry only on transient errors (a locked or lost database connection, a provider's
 429/5xx that escaped the channel's own retries); a definition or configuration error
-fails the run at once. Prefect is imported here only, so the engine runs without it.
+fails the run at once. Prefect is imported here and in ``engine.runs.shards`` only, so the
+engine runs without it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from engine.outbox.adapters import build_channels, close_channels
 from engine.runs import observe
 from engine.runs.preflight import refusal
 from engine.runs.runtime import Runtime
+from engine.runs.shards import fan_out, shard_deployments
 from engine.runs.tick import (
     Steps,
     TickSummary,
@@ -41,7 +45,6 @@ from engine.runs.tick import (
     enroll_step,
     expire_step,
     tick,
-    workers_step,
 )
 from engine.store.database import Database
 
@@ -71,7 +74,7 @@ TASKS = Steps(
     enroll=_retried("enroll", enroll_step),
     advance=_retried("advance", advance_step),
     dispatch=_retried("dispatch", dispatch_step),
-    workers=task(name="workers", cache_policy=NO_CACHE)(workers_step),
+    workers=fan_out,  # not a task: its shards are flow runs of their own, or processes
 )
 
 
@@ -154,4 +157,6 @@ async def deployments(
                 **({"entrypoint_type": entrypoint_type} if entrypoint_type else {}),
             )
         )
+    if pool is not None:  # the runs a tick spreads over the pool's workers (NURTURE_TICK_SHARDS)
+        result += await shard_deployments(config, rt, pool=pool, entrypoint_type=entrypoint_type)
     return result

@@ -94,11 +94,14 @@ async def dispatch_step(
     )
 
 
-async def workers_step(rt: Runtime, campaign_id: str, clock: Clock, batch_size: int) -> WorkReport:
-    """Plan and send in ``NURTURE_TICK_PROCESSES`` worker processes (:mod:`engine.runs.workers`)."""
+async def workers_step(
+    _db: Database, rt: Runtime, campaign_id: str, clock: Clock, batch_size: int
+) -> WorkReport:
+    """Plan and send in ``NURTURE_TICK_SHARDS`` local processes (:mod:`engine.runs.workers`);
+    in a flow run from a work pool, shard runs instead (:func:`engine.runs.shards.fan_out`)."""
     now = None if clock is system_clock else clock()
     return await run_workers(
-        rt.config, campaign_id, now=now, processes=rt.config.tick_processes, batch_size=batch_size
+        rt.config, campaign_id, now=now, processes=rt.config.tick_shards, batch_size=batch_size
     )
 
 
@@ -113,7 +116,7 @@ class Steps:
         [Database, Runtime, Mapping[str, Channel], str, Clock, int, int],
         Awaitable[DispatchReport],
     ] = dispatch_step
-    workers: Callable[[Runtime, str, Clock, int], Awaitable[WorkReport]] = workers_step
+    workers: Callable[[Database, Runtime, str, Clock, int], Awaitable[WorkReport]] = workers_step
 
 
 PLAIN = Steps()
@@ -153,8 +156,8 @@ async def tick(
     if summary.paused is not None:
         return summary
     summary.enrolled = steps.enroll(db, rt, campaign_id, clock)
-    if rt.config.tick_processes > 1:
-        work = await steps.workers(rt, campaign_id, clock, batch_size)
+    if rt.config.tick_shards > 1:
+        work = await steps.workers(db, rt, campaign_id, clock, batch_size)
     else:
         with fewer_collections():
             done = steps.advance(db, rt, campaign_id, clock)

@@ -240,9 +240,10 @@ def test_dispatchers_killed_at_random_points_never_send_twice(
 def test_a_tick_in_worker_processes_sends_each_message_once(
     db: Database, db_url: str, tmp_path: Path, provider: FakeProvider
 ) -> None:
-    """NURTURE_TICK_PROCESSES=3: three `python -m engine.runs.workers` plan and send the tick."""
+    """NURTURE_TICK_SHARDS=3 outside a work pool: three `python -m engine.runs.workers` plan
+    and send the tick."""
     root = _workspace(tmp_path / "ws")
-    env = {**_env(db_url, provider), "NURTURE_TICK_PROCESSES": "3", "PATH": os.environ["PATH"]}
+    env = {**_env(db_url, provider), "NURTURE_TICK_SHARDS": "3", "PATH": os.environ["PATH"]}
     provider.reset()
     _talents(db, 240)
     config = Config.load(root, env=env)

@@ -88,8 +88,17 @@ class TestThroughPrefect:
         monkeypatch.setenv("NURTURE_DATABASE_URL", "postgresql+psycopg://nurture@db.internal/n")
         assert main(["deploy", "--pool", "nurture"]) == 0
         campaigns = load_workspace(workspace).campaigns
-        found = {d.name: d for d in asyncio.run(registered())}
+        every = asyncio.run(registered())
+        found = {d.name: d for d in every if d.entrypoint == "engine.runs.flows.campaign_tick"}
         assert set(found) == set(campaigns)
+        # the runs a tick spreads over the pool (NURTURE_TICK_SHARDS): unscheduled, unlimited
+        shards = {d.name: d for d in every if d.entrypoint == "engine.runs.shards.campaign_shard"}
+        assert set(shards) == set(campaigns) and len(every) == 2 * len(campaigns)
+        for name, shard in shards.items():
+            assert shard.work_pool_name == "nurture" and shard.schedules == []
+            assert shard.parameters == {"campaign": name, "workspace": str(workspace),
+                                        "deployed": True}  # fmt: skip
+            assert shard.global_concurrency_limit is None
         for name, deployment in found.items():
             assert deployment.work_pool_name == "nurture"
             assert deployment.entrypoint == "engine.runs.flows.campaign_tick"  # importable anywhere
