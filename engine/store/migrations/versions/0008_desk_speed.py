@@ -1,0 +1,56 @@
+"""desk: indexes for the people search and the campaigns page
+
+The people search matches words at the start of a first name, last name, email or company
+(``engine.talents.edits.talent_query``), each through an index on the lower-cased column
+(PostgreSQL's with ``text_pattern_ops``, so ``LIKE 'word%'`` uses them in any collation;
+SQLite's unique index on the stored lower-case email serves that one already).
+The funnel counts enrollments per campaign and kind (and step and variant), and finds the
+entry of each one sent; the per-day charts count sends and replies: in the order of these
+indexes, which hold every column read, so SQLite counts as it reads instead of sorting.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from engine.store.dialect import prefix_index
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+SEARCHED = {
+    "ix_talents_first_name_prefix": "lower(first_name)",
+    "ix_talents_last_name_prefix": "lower(last_name)",
+    "ix_talents_company_prefix": "lower(company)",
+}
+
+
+TIMELINE = {
+    "ix_engagements_funnel_steps": [
+        "campaign", "kind", "step_id", "variant", "enrollment_id", "occurred_at",
+    ],
+    "ix_engagements_funnel_entries": ["campaign", "kind", "enrollment_id", "step_id"],
+}  # fmt: skip
+
+
+def upgrade() -> None:
+    for name, columns in TIMELINE.items():
+        op.create_index(name, "engagements", columns)
+    connection = op.get_bind()
+    searched = dict(SEARCHED)
+    if connection.dialect.name != "sqlite":
+        searched["ix_talents_email_prefix"] = "email"
+    for name, expression in searched.items():
+        prefix_index(connection, name, "talents", expression)
+
+
+def downgrade() -> None:
+    for name in TIMELINE:
+        op.drop_index(name, table_name="engagements")
+    for name in (*SEARCHED, "ix_talents_email_prefix"):
+        op.execute(f"DROP INDEX IF EXISTS {name}")
