@@ -1,17 +1,25 @@
 """Each campaign of the workspace at a glance: its sequence, kind, state and enrollments
-(``nurture campaigns list`` and the desk's Campaigns page)."""
+(``nurture campaigns list`` and the desk's Campaigns page), when its next tick is due, and
+its sends and replies per day."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+from cronsim import CronSim
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from engine.store.dialect import day_of
 from engine.store.models import CampaignState, Engagement, Enrollment
 
 if TYPE_CHECKING:
+    from campaigns.model import Schedule
     from campaigns.workspace import Workspace
+
+PER_DAY = ("sent", "replied")  # the kinds the per-day chart counts
 
 
 def campaign_overview(session: Session, workspace: Workspace) -> list[dict[str, Any]]:
@@ -39,3 +47,30 @@ def campaign_overview(session: Session, workspace: Workspace) -> list[dict[str, 
             "last_activity_at": last[campaign_id].isoformat() if campaign_id in last else None,
         })  # fmt: skip
     return rows
+
+
+def next_tick(schedule: Schedule, now: datetime) -> datetime:
+    """When ``nurture serve`` next runs a tick: the cron read in the schedule's zone, in UTC."""
+    local = now.astimezone(ZoneInfo(schedule.timezone)).replace(second=0, microsecond=0)
+    return next(CronSim(schedule.cron, local)).astimezone(UTC)
+
+
+def per_day(session: Session, now: datetime, days: int = 30) -> dict[str, dict[str, list[int]]]:
+    """Each campaign's messages sent and replies received per UTC day, the last ``days`` days
+    up to today, oldest first: ``{campaign: {"sent": [...], "replied": [...]}}``. One query."""
+    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), UTC)
+    day = day_of(Engagement.occurred_at)
+    query = (
+        select(Engagement.campaign, day, Engagement.kind, func.count())
+        .where(Engagement.campaign.is_not(None), Engagement.kind.in_(PER_DAY))
+        .where(Engagement.occurred_at >= since)
+        .group_by(Engagement.campaign, day, Engagement.kind)
+    )
+    found: dict[str, dict[str, list[int]]] = {}
+    for campaign, when, kind, count in session.execute(query):
+        index = (date.fromisoformat(when) - first).days
+        if 0 <= index < days:  # a time in the future (a clock skew) is left out
+            series = found.setdefault(campaign, {k: [0] * days for k in PER_DAY})
+            series[kind][index] = int(count)
+    return found
