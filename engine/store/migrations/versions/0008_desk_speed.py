@@ -7,6 +7,7 @@ SQLite's unique index on the stored lower-case email serves that one already).
 The funnel counts enrollments per campaign and kind (and step and variant), and finds the
 entry of each one sent; the per-day charts count sends and replies: in the order of these
 indexes, which hold every column read, so SQLite counts as it reads instead of sorting.
+A person's page reads their tasks by talent: that column had no index (a scan per page).
 
 Revision ID: 0008
 Revises: 0007
@@ -41,6 +42,7 @@ TIMELINE = {
 def upgrade() -> None:
     for name, columns in TIMELINE.items():
         op.create_index(name, "engagements", columns)
+    op.create_index("ix_tasks_talent_id", "tasks", ["talent_id"])
     connection = op.get_bind()
     searched = dict(SEARCHED)
     if connection.dialect.name != "sqlite":
@@ -50,6 +52,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tasks_talent_id", table_name="tasks")
     for name in TIMELINE:
         op.drop_index(name, table_name="engagements")
     for name in (*SEARCHED, "ix_talents_email_prefix"):
