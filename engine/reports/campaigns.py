@@ -4,7 +4,7 @@ its sends and replies per day."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,6 @@ from cronsim import CronSim
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from engine.store.dialect import day_of
 from engine.store.models import CampaignState, Engagement, Enrollment
 
 if TYPE_CHECKING:
@@ -27,11 +26,7 @@ def campaign_overview(session: Session, workspace: Workspace) -> list[dict[str, 
     active = func.sum(case((Enrollment.status != "exited", 1), else_=0))
     by_campaign = select(Enrollment.campaign, func.count(), active).group_by(Enrollment.campaign)
     counts = {c: (n, a or 0) for c, n, a in session.execute(by_campaign)}
-    # The timeline's newest row: a tick that did nothing leaves no trace anywhere.
-    newest = select(Engagement.campaign, func.max(Engagement.occurred_at))
-    last: dict[str | None, Any] = {
-        c: at for c, at in session.execute(newest.group_by(Engagement.campaign))
-    }
+    last = _last_activity(session, list(workspace.campaigns))
     states = {s.campaign: s for s in session.scalars(select(CampaignState))}
     rows = []
     for campaign_id, campaign in sorted(workspace.campaigns.items()):
@@ -44,9 +39,22 @@ def campaign_overview(session: Session, workspace: Workspace) -> list[dict[str, 
             "status": "paused" if paused else "running",
             "reason": (state.reason or "paused") if paused and state else None,
             "enrolled": enrolled, "active": int(running),
-            "last_activity_at": last[campaign_id].isoformat() if campaign_id in last else None,
+            "last_activity_at": last[campaign_id].isoformat() if last[campaign_id] else None,
         })  # fmt: skip
     return rows
+
+
+def _last_activity(session: Session, campaigns: list[str]) -> dict[str, Any]:
+    """Each campaign's newest timeline row (a tick that did nothing leaves no trace anywhere):
+    one seek each in the (campaign, occurred_at) index, in one statement."""
+    if not campaigns:
+        return {}
+    newest = [
+        select(func.max(Engagement.occurred_at)).where(Engagement.campaign == name)
+        for name in campaigns
+    ]
+    found = session.execute(select(*(query.scalar_subquery() for query in newest))).one()
+    return dict(zip(campaigns, found, strict=True))
 
 
 def next_tick(schedule: Schedule, now: datetime) -> datetime:
@@ -55,22 +63,29 @@ def next_tick(schedule: Schedule, now: datetime) -> datetime:
     return next(CronSim(schedule.cron, local)).astimezone(UTC)
 
 
-def per_day(session: Session, now: datetime, days: int = 30) -> dict[str, dict[str, list[int]]]:
+def per_day(
+    session: Session, campaigns: list[str], now: datetime, days: int = 30
+) -> dict[str, dict[str, list[int]]]:
     """Each campaign's messages sent and replies received per UTC day, the last ``days`` days
-    up to today, oldest first: ``{campaign: {"sent": [...], "replied": [...]}}``. One query."""
-    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
-    since = datetime.combine(first, datetime.min.time(), UTC)
-    day = day_of(Engagement.occurred_at)
-    query = (
-        select(Engagement.campaign, day, Engagement.kind, func.count())
-        .where(Engagement.campaign.is_not(None), Engagement.kind.in_(PER_DAY))
-        .where(Engagement.occurred_at >= since)
-        .group_by(Engagement.campaign, day, Engagement.kind)
-    )
-    found: dict[str, dict[str, list[int]]] = {}
-    for campaign, when, kind, count in session.execute(query):
-        index = (date.fromisoformat(when) - first).days
-        if 0 <= index < days:  # a time in the future (a clock skew) is left out
-            series = found.setdefault(campaign, {k: [0] * days for k in PER_DAY})
-            series[kind][index] = int(count)
+    up to today, oldest first: ``{campaign: {"sent": [...], "replied": [...]}}``.
+
+    One statement of a count per campaign, kind and day: each counts a range of the
+    (campaign, kind, occurred_at) index, where grouping by a day computed from every row
+    would sort them all (a tenth of the time on SQLite, 100,000 sends in the window)."""
+    first = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), UTC)
+    first -= timedelta(days=days - 1)
+    bounds = [first + timedelta(days=day) for day in range(days + 1)]
+    keys = [(c, kind, day) for c in campaigns for kind in PER_DAY for day in range(days)]
+    if not keys:
+        return {}
+    counts = [
+        select(func.count())
+        .where(Engagement.campaign == c, Engagement.kind == kind)
+        .where(Engagement.occurred_at >= bounds[day], Engagement.occurred_at < bounds[day + 1])
+        .scalar_subquery()
+        for c, kind, day in keys
+    ]
+    found = {c: {kind: [0] * days for kind in PER_DAY} for c in campaigns}
+    for (c, kind, day), count in zip(keys, session.execute(select(*counts)).one(), strict=True):
+        found[c][kind][day] = int(count)
     return found

@@ -9,8 +9,7 @@ of these instead:
 - types: :data:`JSONType`, :class:`UTCDateTime`;
 - reading: :class:`json_equals` (a JSON attribute with its type), :func:`among` (an array
   parameter on PostgreSQL), :class:`starts_with` and its :func:`prefix_index` (a prefix
-  search an index serves), :class:`day_of` (a UTC date, for per-day counts),
-  :func:`serialize` (an advisory lock); row locks need nothing here:
+  search an index serves), :func:`serialize` (an advisory lock); row locks need nothing here:
   SQLAlchemy leaves ``FOR UPDATE [SKIP LOCKED]`` out on SQLite, whose transactions hold
   the database's write lock instead (:func:`write_locked`);
 - writing: :func:`insert_selected` (``ON CONFLICT DO NOTHING``),
@@ -342,24 +341,6 @@ def prefix_index(connection: Connection, name: str, table: str, expression: str)
     ``text_pattern_ops``, so ``LIKE 'prefix%'`` uses it in any collation)."""
     ops = "" if _on_sqlite(connection) else " text_pattern_ops"
     connection.exec_driver_sql(f"CREATE INDEX {name} ON {table} (({expression}){ops})")
-
-
-class day_of(FunctionElement[str]):
-    """The UTC date of a time column as ``YYYY-MM-DD`` text, to group counts per day."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(day_of, "sqlite")
-def _day_of_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
-    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"  # stored UTC text
-
-
-@compiles(day_of)
-def _day_of_postgresql(element: day_of, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -47,9 +47,10 @@ def campaigns_page(
     workspace, now = svc.workspace(), svc.clock()
     with svc.db.session() as session:
         overview = campaign_overview(session, workspace) if workspace else []
-        rows, stuck, days = funnel(session), errors(session), per_day(session, now, CHART_DAYS)
+        schedules = {n: c.schedule for n, c in workspace.campaigns.items()} if workspace else {}
+        rows, stuck = funnel(session), errors(session)
+        days = per_day(session, list(schedules), now, CHART_DAYS)
     first = now.astimezone(UTC).date() - timedelta(days=CHART_DAYS - 1)
-    schedules = {n: c.schedule for n, c in workspace.campaigns.items()} if workspace else {}
     for row in overview:
         name = row["campaign"]
         row["funnel"] = [r for r in rows if r.campaign == name]

@@ -5,8 +5,9 @@ The people search matches words at the start of a first name, last name, email o
 (PostgreSQL's with ``text_pattern_ops``, so ``LIKE 'word%'`` uses them in any collation;
 SQLite's unique index on the stored lower-case email serves that one already).
 The funnel counts enrollments per campaign and kind (and step and variant), and finds the
-entry of each one sent; the per-day charts count sends and replies: in the order of these
-indexes, which hold every column read, so SQLite counts as it reads instead of sorting.
+entry of each one sent: in the order of these indexes, which hold every column read, so
+SQLite counts as it reads instead of sorting. The per-day charts count a range of sends and
+of replies per day, and a campaign's last activity is its newest row: one seek each.
 A person's page reads their tasks by talent: that column had no index (a scan per page).
 
 Revision ID: 0008
@@ -36,6 +37,8 @@ TIMELINE = {
         "campaign", "kind", "step_id", "variant", "enrollment_id", "occurred_at",
     ],
     "ix_engagements_funnel_entries": ["campaign", "kind", "enrollment_id", "step_id"],
+    "ix_engagements_campaign_kind_at": ["campaign", "kind", "occurred_at"],
+    "ix_engagements_campaign_at": ["campaign", "occurred_at"],
 }  # fmt: skip
 
 
