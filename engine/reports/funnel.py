@@ -103,23 +103,25 @@ def _metric_filter(metric: str) -> ColumnElement[bool]:
     )
 
 
-def _of(query: Select[Any], campaign: str | None) -> Select[Any]:
+def _of(query: Select[Any], campaigns: Sequence[str] | None) -> Select[Any]:
+    """The rows of enrollments, of these campaigns (None: of every campaign). Naming them
+    lets a pass over a few kinds seek each campaign's rows of those kinds in an index."""
     query = query.where(Engagement.campaign.is_not(None), Engagement.enrollment_id.is_not(None))
-    return query if campaign is None else query.where(Engagement.campaign == campaign)
+    return query if campaigns is None else query.where(Engagement.campaign.in_(campaigns))
 
 
 _Line = tuple[tuple[str, str, str], dict[str, int]]  # (campaign, step, variant), counts
 _Kind = tuple[tuple[str, str, str], str, int, Any]  # (campaign, step, variant), kind, count, at
 
 
-def _per_kind(session: Session, campaign: str | None, steps: bool) -> Iterable[_Kind]:
+def _per_kind(session: Session, campaigns: Sequence[str] | None, steps: bool) -> Iterable[_Kind]:
     """Enrollments per kind, per campaign (``steps``: per step and variant, with when each
     was first reached). Grouped in the order of an index (0008): SQLite counts as it reads."""
     by = [Engagement.step_id, Engagement.variant] if steps else []
     query = select(Engagement.campaign, Engagement.kind, *by,
                    func.count(func.distinct(Engagement.enrollment_id)),
                    func.min(Engagement.occurred_at))  # fmt: skip
-    query = _of(query, campaign).group_by(Engagement.campaign, Engagement.kind, *by)
+    query = _of(query, campaigns).group_by(Engagement.campaign, Engagement.kind, *by)
     for name, kind, *rest, count, first in session.execute(query):
         if not steps:
             yield (name, ALL, ALL), kind, int(count), None
@@ -127,7 +129,7 @@ def _per_kind(session: Session, campaign: str | None, steps: bool) -> Iterable[_
             yield (name, rest[0] or "", rest[1] or ""), kind, int(count), rest[0] and first
 
 
-def _by_data(session: Session, campaign: str | None, steps: bool) -> Iterable[_Line]:
+def _by_data(session: Session, campaigns: Sequence[str], steps: bool) -> Iterable[_Line]:
     """The metrics read in a row's data (an intent, a stage): a pass over those few kinds."""
     metrics = (
         ("interested", "unsubscribed") if steps else ("interested", "unsubscribed", "converted")
@@ -142,7 +144,7 @@ def _by_data(session: Session, campaign: str | None, steps: bool) -> Iterable[_L
         for metric in metrics
     )
     kinds = Engagement.kind.in_(("replied", "stage_changed", *_OPT_OUTS))
-    query = _of(select(Engagement.campaign, *by, *counted).where(kinds), campaign)
+    query = _of(select(Engagement.campaign, *by, *counted).where(kinds), campaigns)
     for name, *rest in session.execute(query.group_by(Engagement.campaign, *by)):
         step, variant = (rest[0], rest[1]) if steps else (ALL, ALL)
         yield (
@@ -152,7 +154,7 @@ def _by_data(session: Session, campaign: str | None, steps: bool) -> Iterable[_L
 
 
 def _enrolled(
-    session: Session, campaign: str | None, entered: dict[tuple[str, str], int]
+    session: Session, campaigns: Sequence[str], entered: dict[tuple[str, str], int]
 ) -> Iterable[_Line]:
     """Enrollments per step they entered and the variant they were sent there: a step's
     variant is fixed per person (``choose_variant``), so any send of theirs there tells it;
@@ -165,7 +167,7 @@ def _enrolled(
     query = select(Engagement.campaign, Engagement.step_id, Engagement.variant,
                    func.count(func.distinct(Engagement.enrollment_id)))  # fmt: skip
     query = query.where(Engagement.kind == "sent", Engagement.variant.is_not(None), there.exists())
-    query = _of(query, campaign).group_by(
+    query = _of(query, campaigns).group_by(
         Engagement.campaign, Engagement.step_id, Engagement.variant
     )
     left = dict(entered)
@@ -176,7 +178,7 @@ def _enrolled(
         yield (name, step, ""), {"enrolled": count}
 
 
-def _converted(session: Session, campaign: str | None) -> Iterable[_Line]:
+def _converted(session: Session, campaigns: Sequence[str]) -> Iterable[_Line]:
     """Conversions, each credited to the step (and variant) last sent before it."""
     sent = aliased(Engagement)
     last = select(sent).where(
@@ -187,7 +189,7 @@ def _converted(session: Session, campaign: str | None) -> Iterable[_Line]:
     variant = func.coalesce(last.with_only_columns(sent.variant).scalar_subquery(), "")
     query = select(Engagement.campaign, step.label("funnel_step"), variant.label("funnel_variant"),
                    func.count(func.distinct(Engagement.enrollment_id)))  # fmt: skip
-    query = _of(query.where(_metric_filter("converted")), campaign)
+    query = _of(query.where(_metric_filter("converted")), campaigns)
     query = query.group_by(Engagement.campaign, "funnel_step", "funnel_variant")
     for name, step_id, variant_id, count in session.execute(query):
         yield (name, step_id, variant_id), {"converted": int(count)}
@@ -199,8 +201,9 @@ def funnel(session: Session, campaign: str | None = None) -> list[FunnelRow]:
     table: dict[tuple[str, str, str], dict[str, int]] = {}
     entered: dict[tuple[str, str], int] = {}
     order: dict[tuple[str, str], Any] = {}
-    kinds = chain(_per_kind(session, campaign, False), _per_kind(session, campaign, True))
-    for key, kind, count, first in kinds:
+    totals = list(_per_kind(session, None if campaign is None else [campaign], False))
+    names = sorted({key[0] for key, *_ in totals})  # every campaign with a row
+    for key, kind, count, first in chain(totals, _per_kind(session, names, True)):
         if kind == "entered" and key[1] != ALL:  # credited to a variant by _enrolled
             entered[key[:2]] = entered.get(key[:2], 0) + count
         elif kind in _METRIC_OF:
@@ -208,8 +211,8 @@ def funnel(session: Session, campaign: str | None = None) -> list[FunnelRow]:
         if first is not None and (key[:2] not in order or first < order[key[:2]]):
             order[key[:2]] = first
     passes = (
-        _by_data(session, campaign, False), _by_data(session, campaign, True),
-        _enrolled(session, campaign, entered), _converted(session, campaign),
+        _by_data(session, names, False), _by_data(session, names, True),
+        _enrolled(session, names, entered), _converted(session, names),
     )  # fmt: skip
     for key, counts in chain(*passes):
         found = {metric: count for metric, count in counts.items() if count}

@@ -38,7 +38,7 @@ TIMELINE = {
     ],
     "ix_engagements_funnel_entries": ["campaign", "kind", "enrollment_id", "step_id"],
     "ix_engagements_campaign_kind_at": ["campaign", "kind", "occurred_at"],
-    "ix_engagements_campaign_at": ["campaign", "occurred_at"],
+    "ix_engagements_campaign_at": ["campaign", "occurred_at", "kind"],  # kind: no lookups
 }  # fmt: skip
 
 
