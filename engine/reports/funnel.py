@@ -126,7 +126,8 @@ def _per_kind(session: Session, campaigns: Sequence[str] | None, steps: bool) ->
         if not steps:
             yield (name, ALL, ALL), kind, int(count), None
         else:
-            yield (name, rest[0] or "", rest[1] or ""), kind, int(count), rest[0] and first
+            reached = first if rest[0] is not None else None  # a step's first engagement
+            yield (name, rest[0] or "", rest[1] or ""), kind, int(count), reached
 
 
 def _by_data(session: Session, campaigns: Sequence[str], steps: bool) -> Iterable[_Line]:
@@ -174,8 +175,8 @@ def _enrolled(
     for name, step, variant, count in session.execute(query):
         left[(name, step)] -= int(count)
         yield (name, step, variant), {"enrolled": int(count)}
-    for (name, step), count in left.items():
-        yield (name, step, ""), {"enrolled": count}
+    for (name, step), count in left.items():  # below 0 only if a step's variant changed
+        yield (name, step, ""), {"enrolled": max(count, 0)}
 
 
 def _converted(session: Session, campaigns: Sequence[str]) -> Iterable[_Line]:
