@@ -69,23 +69,22 @@ def per_day(
     """Each campaign's messages sent and replies received per UTC day, the last ``days`` days
     up to today, oldest first: ``{campaign: {"sent": [...], "replied": [...]}}``.
 
-    One statement of a count per campaign, kind and day: each counts a range of the
-    (campaign, kind, occurred_at) index, where grouping by a day computed from every row
-    would sort them all (a tenth of the time on SQLite, 100,000 sends in the window)."""
+    A statement per campaign of a count per kind and day, each a range of the (campaign,
+    kind, occurred_at) index: grouping by a day computed from every row sorted them all
+    (ten times slower on SQLite with 100,000 sends in the window)."""
     first = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), UTC)
     first -= timedelta(days=days - 1)
     bounds = [first + timedelta(days=day) for day in range(days + 1)]
-    keys = [(c, kind, day) for c in campaigns for kind in PER_DAY for day in range(days)]
-    if not keys:
-        return {}
-    counts = [
-        select(func.count())
-        .where(Engagement.campaign == c, Engagement.kind == kind)
-        .where(Engagement.occurred_at >= bounds[day], Engagement.occurred_at < bounds[day + 1])
-        .scalar_subquery()
-        for c, kind, day in keys
-    ]
-    found = {c: {kind: [0] * days for kind in PER_DAY} for c in campaigns}
-    for (c, kind, day), count in zip(keys, session.execute(select(*counts)).one(), strict=True):
-        found[c][kind][day] = int(count)
+    found = {}
+    for campaign in campaigns:
+        counts = [
+            select(func.count())
+            .where(Engagement.campaign == campaign, Engagement.kind == kind)
+            .where(Engagement.occurred_at >= bounds[day], Engagement.occurred_at < bounds[day + 1])
+            .scalar_subquery()
+            for kind in PER_DAY
+            for day in range(days)
+        ]
+        row = [int(count) for count in session.execute(select(*counts)).one()]
+        found[campaign] = {kind: row[i * days : (i + 1) * days] for i, kind in enumerate(PER_DAY)}
     return found

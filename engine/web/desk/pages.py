@@ -40,7 +40,7 @@ def campaigns_page(
     request: Request, svc: ServicesDep, user: PageUser, notice: Notice = None,
     error: Notice = None,
 ) -> HTMLResponse:  # fmt: skip
-    from engine.reports.campaigns import PER_DAY, campaign_overview, next_tick, per_day
+    from engine.reports.campaigns import campaign_overview, next_tick, per_day
     from engine.reports.funnel import ALL, METRICS, errors, funnel
     from engine.web.desk.charts import day_chart
 
@@ -57,7 +57,7 @@ def campaigns_page(
         row["errors"] = [e for e in stuck if e.campaign == name]
         row["schedule"] = schedules[name]
         row["next_tick"] = next_tick(schedules[name], now)
-        series = days.get(name, {kind: [0] * CHART_DAYS for kind in PER_DAY})
+        series = days[name]
         row["totals"] = {kind: sum(counts) for kind, counts in series.items()}
         row["chart"] = day_chart(first, series)
     return render(request, "campaigns.html", user, campaigns=overview, metrics=METRICS,
