@@ -4,7 +4,8 @@
     python docs/desk/screenshots.py /tmp/demo   # needs Debian's chromium and playwright
 
 Adds a throwaway account to that workspace, serves the desk in a thread on a free port,
-signs in with Chromium and photographs each page; the server stops at the end.
+its clock at the demo's last event (so the campaigns' last 30 days are the demo's), signs
+in with Chromium and photographs each page; the server stops at the end.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ def _free_port() -> int:
 def main(root: Path) -> None:
     import uvicorn
     from playwright.sync_api import sync_playwright
-    from sqlalchemy import delete, select
+    from sqlalchemy import delete, func, select
 
     from engine.config import Config
+    from engine.core.clock import fixed_clock
     from engine.store.database import Database
-    from engine.store.models import DeskUser, Talent
+    from engine.store.models import DeskUser, Engagement, Talent
     from engine.web.app import create_app
     from engine.web.desk.accounts import add_user
 
@@ -52,8 +54,10 @@ def main(root: Path) -> None:
         session.execute(delete(DeskUser).where(DeskUser.email == EMAIL))
         add_user(session, EMAIL, PASSWORD, now=datetime.now(UTC))
         person = session.scalar(select(Talent.id).where(Talent.stage == "candidate").limit(1))
+        last = session.scalar(select(func.max(Engagement.occurred_at))) or datetime.now(UTC)
+    app = create_app(config, db, fixed_clock(last))
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config, db), port=port, log_level="error"))
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

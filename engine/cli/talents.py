@@ -239,7 +239,7 @@ def list_command(
         typer.Option("--tag", help="Only talents with this tag (repeatable: all)."),
     ] = None,
     search: Annotated[
-        str | None, typer.Option("--search", help="Text in the name, email or company.")
+        str | None, typer.Option("--search", help="The start of a name, email or company.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many.", min=1)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print the talents as JSON.")] = False,

@@ -8,7 +8,8 @@ of these instead:
   :func:`write_locked` (SQLite's write lock taken at BEGIN for a read-then-write transaction);
 - types: :data:`JSONType`, :class:`UTCDateTime`;
 - reading: :class:`json_equals` (a JSON attribute with its type), :func:`among` (an array
-  parameter on PostgreSQL), :func:`serialize` (an advisory lock); row locks need nothing here:
+  parameter on PostgreSQL), :class:`starts_with` and its :func:`prefix_index` (a prefix
+  search an index serves), :func:`serialize` (an advisory lock); row locks need nothing here:
   SQLAlchemy leaves ``FOR UPDATE [SKIP LOCKED]`` out on SQLite, whose transactions hold
   the database's write lock instead (:func:`write_locked`);
 - writing: :func:`insert_selected` (``ON CONFLICT DO NOTHING``),
@@ -301,6 +302,45 @@ def _json_equals_jsonb(element: json_equals, compiler: Any, **kw: Any) -> str:
     key = compiler.process(literal(element.key), **kw)
     wanted = compiler.process(literal(json.dumps(element.value)), **kw)
     return f"(({column} -> {key}) = CAST({wanted} AS JSONB))"
+
+
+class starts_with(ColumnElement[bool]):
+    """``expression`` begins with ``prefix``, written so an index on ``expression`` serves it.
+
+    SQLite compares a range (its ``LIKE`` uses no index on an expression, and compares
+    case-insensitively); PostgreSQL says ``LIKE 'prefix%'``, which an index with
+    ``text_pattern_ops`` serves whatever the database's collation (:func:`prefix_index`).
+    """
+
+    inherit_cache = False
+    type = Boolean()
+    _is_implicitly_boolean = True  # SQLite: no "= 1" after it, which would hide the index
+
+    def __init__(self, expression: Any, prefix: str) -> None:
+        self.searched, self.prefix = expression, prefix
+
+
+@compiles(starts_with, "sqlite")
+def _starts_with_sqlite(element: starts_with, compiler: Any, **kw: Any) -> str:
+    expression = compiler.process(element.searched, **kw)
+    low = compiler.process(literal(element.prefix), **kw)
+    high = compiler.process(literal(element.prefix + "\U0010ffff"), **kw)  # above any next char
+    return f"({expression} >= {low} AND {expression} < {high})"
+
+
+@compiles(starts_with)
+def _starts_with_like(element: starts_with, compiler: Any, **kw: Any) -> str:
+    expression = compiler.process(element.searched, **kw)
+    escaped = "".join("\\" + c if c in "\\%_" else c for c in element.prefix)
+    pattern = compiler.process(literal(escaped + "%"), **kw)
+    return f"({expression} LIKE {pattern})"
+
+
+def prefix_index(connection: Connection, name: str, table: str, expression: str) -> None:
+    """``CREATE INDEX name ON table (expression)`` for :class:`starts_with` (PostgreSQL: with
+    ``text_pattern_ops``, so ``LIKE 'prefix%'`` uses it in any collation)."""
+    ops = "" if _on_sqlite(connection) else " text_pattern_ops"
+    connection.exec_driver_sql(f"CREATE INDEX {name} ON {table} (({expression}){ops})")
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -61,3 +61,21 @@ def test_existing_keys_stay_valid() -> None:
     assert address_hash(" Ada@Example.com ") == (
         "b5fc85e55755f9e0d030a10ab4429b6b2944855f9a0d60077fe832becbc41d72"
     )
+
+
+WORDS = ["ab", "a_b", "a%b", "a\\b", "abc", "b", "zoë", "zz\U0010fffe"]
+
+
+@pytest.mark.parametrize(
+    "prefix", ["a", "a_", "a%", "a\\", "ab", "abc", "abcd", "zo", "zoë", "zz", "", "%"]
+)
+def test_starts_with_agrees_with_str_startswith(db: Database, prefix: str) -> None:
+    """A prefix match in SQL (a range on SQLite, LIKE on PostgreSQL): its wildcards are text."""
+    from sqlalchemy import union_all
+
+    from engine.store.dialect import starts_with
+
+    words = union_all(*(select(literal(word).label("word")) for word in WORDS)).subquery()
+    with db.session() as session:
+        found = session.scalars(select(words.c.word).where(starts_with(words.c.word, prefix)))
+        assert sorted(found) == sorted(w for w in WORDS if w.startswith(prefix))

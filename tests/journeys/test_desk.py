@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from journey import Workspace, rows
 
 from engine.config import Config
-from engine.core.clock import fixed_clock
+from engine.core.clock import Clock, ManualClock, fixed_clock
 from engine.store.database import Database
 from engine.web.app import create_app
 
@@ -48,10 +48,12 @@ def _env(ws: Workspace) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def _browser(ws: Workspace, base_url: str = "http://desk.test") -> AsyncIterator[Any]:
+async def _browser(
+    ws: Workspace, base_url: str = "http://desk.test", clock: Clock | None = None
+) -> AsyncIterator[Any]:
     config = Config.load(ws.root, env=_env(ws))
     db = Database(config.database_url)
-    app = create_app(config, db, fixed_clock(TUESDAY))
+    app = create_app(config, db, clock or fixed_clock(TUESDAY))
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url=base_url) as http:  # fmt: skip
@@ -60,10 +62,12 @@ async def _browser(ws: Workspace, base_url: str = "http://desk.test") -> AsyncIt
         db.dispose()
 
 
-async def _sign_in(http: httpx.AsyncClient, password: str = PASSWORD) -> httpx.Response:
+async def _sign_in(
+    http: httpx.AsyncClient, password: str = PASSWORD, email: str = ANN
+) -> httpx.Response:
     form = await http.get("/signin")
     token = _csrf(form.text)
-    data = {"email": ANN, "password": password, "csrf": token, "next": "/people"}
+    data = {"email": email, "password": password, "csrf": token, "next": "/people"}
     return await http.post("/signin", data=data)
 
 
@@ -162,12 +166,42 @@ async def test_sign_in_sets_a_guarded_cookie_and_sign_out_ends_the_session(
     assert rows(ws_db, "SELECT count(*) FROM desk_sessions")[0][0] == 1  # signed out: gone
 
 
+async def test_sign_in_is_refused_with_429_after_repeated_failures(ws_db: Workspace) -> None:
+    """Five wrong passwords for one account, or twenty from one address, within 15 minutes:
+    429 with the wait in words, even for the right password, until the window moves on."""
+    ws_db.nurture("users", "add", ANN, "--password-stdin", input=PASSWORD + "\n")
+    clock = ManualClock(TUESDAY)
+    async with _browser(ws_db, clock=clock) as http:
+        for _ in range(5):
+            assert (await _sign_in(http, "not the password")).status_code == 401
+            clock.advance(minutes=1)
+        refused = await _sign_in(http)  # the right password, too late
+        assert refused.status_code == 429, refused.text
+        assert (
+            "too many failed sign-ins" in refused.text and "try again in 10 minute" in refused.text
+        )
+        assert refused.headers["retry-after"] == str(10 * 60)
+        assert "nurture_desk" not in http.cookies
+        clock.advance(minutes=10)  # the first failure has left the window
+        assert (await _sign_in(http)).status_code == 303
+        for n in range(16):  # other accounts from this address: its 20th failure in 15 min
+            assert (await _sign_in(http, "guess", email=f"x{n}@acme.example")).status_code == 401
+        assert (await _sign_in(http, "guess", email="y@acme.example")).status_code == 429
+    assert rows(ws_db, "SELECT count(*) FROM desk_sessions")[0][0] == 1
+
+
 async def test_pausing_a_campaign_in_the_desk_pauses_its_ticks(ws_db: Workspace) -> None:
     _started(ws_db)
     async with _browser(ws_db) as http:
         await _sign_in(http)
         page = (await http.get("/campaigns")).text
         assert f'data-campaign="{CAMPAIGN}"' in page and "all steps" in page  # the funnel
+        # Tuesday 10:00 UTC is 11:00 in Berlin: the */15 cron ticks next at 11:15 there.
+        assert 'datetime="2026-03-03T10:15:00+00:00">2026-03-03 10:15 UTC' in page
+        assert "in Europe/Berlin" in page
+        sent = int(rows(ws_db, "SELECT count(*) FROM engagements WHERE kind = 'sent'")[0][0])
+        assert sent and f"<title>2026-03-02: {sent} sent</title>" in page  # Monday's bar
+        assert "<title>2026-03-03: 0 sent</title>" in page and f"{sent} sent<" in page
         paused = await _post(http, f"/campaigns/{CAMPAIGN}/pause")
         assert paused.status_code == 303 and "notice=" in paused.headers["location"]
     listed = {c["campaign"]: c for c in ws_db.nurture("campaigns", "list", "--json").json()}

@@ -5,6 +5,7 @@ or with the error in words: a recruiter's mistake never gets a traceback."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, urlparse
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.web.deps import Services, ServicesDep
 from engine.web.desk.accounts import sign_in, sign_out
 from engine.web.desk.guard import COOKIE, SIGNIN_COOKIE, ActionUser, render, same, set_cookie
+from engine.web.desk.throttle import SignInThrottle
 from sequences.errors import InputError
 
 if TYPE_CHECKING:
@@ -65,12 +67,27 @@ def signin(
     if not expected or not same(csrf, expected):
         return render(request, "signin.html", None, 403, signin_csrf=expected, next=next,
                       error="this form expired: please sign in again")  # fmt: skip
+    throttle: SignInThrottle = request.app.state.signin_throttle
+    account, address = email.strip().lower(), request.client.host if request.client else "-"
+    now = svc.clock()
+    wait = throttle.wait(account, address, now)
+    if wait is not None:
+        logger.warning("desk: sign-in refused for %r from %s: too many failures", email[:100],
+                       address)  # fmt: skip
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        refused = render(request, "signin.html", None, 429, signin_csrf=expected, next=next,
+                         error=f"too many failed sign-ins for this account or from this "
+                         f"address: try again in {minutes} minute(s)")  # fmt: skip
+        refused.headers["Retry-After"] = str(math.ceil(wait.total_seconds()))
+        return refused
     with svc.db.session(immediate=True) as session:
-        token = sign_in(session, email, password, now=svc.clock())
+        token = sign_in(session, email, password, now=now)
     if token is None:
-        logger.warning("desk: failed sign-in for %r", email[:100])
+        throttle.failed(account, address, now)
+        logger.warning("desk: failed sign-in for %r from %s", email[:100], address)
         return render(request, "signin.html", None, 401, signin_csrf=expected, next=next,
                       error="wrong email or password")  # fmt: skip
+    throttle.succeeded(account)
     target = urlparse(next)
     local = next.startswith("/") and not next.startswith("//") and not target.netloc
     response = RedirectResponse(next if local else "/", status_code=303)

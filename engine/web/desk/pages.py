@@ -4,6 +4,7 @@ prints (one source of truth), and needs a signed-in recruiter."""
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -15,6 +16,7 @@ from sequences.errors import InputError
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+CHART_DAYS = 30  # the campaigns' sends and replies per day
 Notice = Annotated[str | None, Query(max_length=500)]
 
 
@@ -38,19 +40,29 @@ def campaigns_page(
     request: Request, svc: ServicesDep, user: PageUser, notice: Notice = None,
     error: Notice = None,
 ) -> HTMLResponse:  # fmt: skip
-    from engine.reports.campaigns import campaign_overview
+    from engine.reports.campaigns import campaign_overview, next_tick, per_day
     from engine.reports.funnel import ALL, METRICS, errors, funnel
+    from engine.web.desk.charts import day_chart
 
-    workspace = svc.workspace()
+    workspace, now = svc.workspace(), svc.clock()
     with svc.db.session() as session:
         overview = campaign_overview(session, workspace) if workspace else []
+        schedules = {n: c.schedule for n, c in workspace.campaigns.items()} if workspace else {}
         rows, stuck = funnel(session), errors(session)
+        days = per_day(session, list(schedules), now, CHART_DAYS)
+    first = now.astimezone(UTC).date() - timedelta(days=CHART_DAYS - 1)
     for row in overview:
-        row["funnel"] = [r for r in rows if r.campaign == row["campaign"]]
-        row["errors"] = [e for e in stuck if e.campaign == row["campaign"]]
+        name = row["campaign"]
+        row["funnel"] = [r for r in rows if r.campaign == name]
+        row["errors"] = [e for e in stuck if e.campaign == name]
+        row["schedule"] = schedules[name]
+        row["next_tick"] = next_tick(schedules[name], now)
+        series = days[name]
+        row["totals"] = {kind: sum(counts) for kind, counts in series.items()}
+        row["chart"] = day_chart(first, series)
     return render(request, "campaigns.html", user, campaigns=overview, metrics=METRICS,
-                  ALL=ALL, workspace_ok=workspace is not None, notice=notice,
-                  error=error)  # fmt: skip
+                  ALL=ALL, workspace_ok=workspace is not None, notice=notice, error=error,
+                  chart_days=CHART_DAYS)  # fmt: skip
 
 
 @router.get("/people")

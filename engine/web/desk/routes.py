@@ -9,12 +9,15 @@ from fastapi.staticfiles import StaticFiles
 
 from engine.web.desk import actions, pages
 from engine.web.desk.guard import HERE, Forbidden, SignInRequired, render, signin_redirect
+from engine.web.desk.throttle import SignInThrottle
 
 STATIC = "/desk/static"
 
 
 def add_desk(app: FastAPI) -> None:
-    """Add the desk's routes, static files and error pages to ``app``."""
+    """Add the desk's routes, static files and error pages to ``app``, and its memory of
+    failed sign-ins (one per app: see ``throttle``)."""
+    app.state.signin_throttle = SignInThrottle()
     app.include_router(pages.router)
     app.include_router(actions.router)
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="desk-static")
