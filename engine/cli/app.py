@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from typer._click.exceptions import ClickException
 
-from sequences.errors import DefinitionError, NurtureError
+from sequences.errors import DefinitionError, InputError, NurtureError
 
 if TYPE_CHECKING:
     from engine.config import Config
@@ -40,9 +40,17 @@ class Context:
 
     @cached_property
     def db(self) -> Database:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import OperationalError
+
         from engine.store.database import Database  # SQLAlchemy only for commands that need it
 
-        return Database(self.config.database_url)
+        try:
+            return Database(self.config.database_url)
+        except OperationalError as exc:  # the server is down or refuses us: one line, no trace
+            where = make_url(self.config.database_url).render_as_string(hide_password=True)
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise InputError(f"cannot open the talent base at {where}: {reason}") from None
 
     def close(self) -> None:
         if "db" in self.__dict__:

@@ -207,3 +207,15 @@ def test_enrollments_stop_exits_and_withdraws_the_planned_message(ws_db: Workspa
     assert "no talent with email" in _fails(
         ws_db, "enrollments", "stop", "nobody@example.com", CAMPAIGN
     )
+
+
+@pytest.mark.parametrize("argv", [("talents", "list"), ("campaigns", "pause", CAMPAIGN)])
+def test_a_talent_base_that_does_not_answer_is_one_line_without_its_password(
+    ws: Workspace, argv: tuple[str, ...]
+) -> None:
+    down = {"NURTURE_DATABASE_URL": "postgresql+psycopg://nurture:s3cret@127.0.0.1:9/talent"}
+    ran = ws.nurture(*argv, check=False, env=down)
+    assert ran.code == 1, ran
+    [line] = ran.err.strip().splitlines()
+    assert line.startswith("error: cannot open the talent base at "), line
+    assert "nurture:***@127.0.0.1:9/talent" in line and "s3cret" not in ran.err + ran.out
