@@ -78,10 +78,15 @@ class PlanMessages:
 @dataclass(frozen=True)
 class LeavePending:
     """A send step leaves the enrollment ``pending`` on it, due now: the next tick plans the
-    message (a webhook applying an event). ``workspace``, when known, gives guards and
-    tasks the campaign's sender and company."""
+    message (a webhook applying an event). ``load_workspace`` gives guards and tasks the
+    campaign's sender and company; it is called only when one needs them, so an event
+    that moves no such step reads no workspace file."""
 
-    workspace: Workspace | None = None
+    load_workspace: Callable[[], Workspace | None] = lambda: None
+
+    @property
+    def workspace(self) -> Workspace | None:
+        return self.load_workspace()
 
     def document(self, session: Session, content_hash: str) -> SequenceDocument:
         return load_document(session, content_hash)
@@ -192,8 +197,8 @@ def _store(move: _Move, state: State, now: datetime) -> None:
     )  # fmt: skip
 
 
-def _context(workspace: Workspace | None, move: _Move) -> dict[str, Any]:
-    talent = move.talent.model()
+def _context(sends: Sends, move: _Move) -> dict[str, Any]:
+    talent, workspace = move.talent.model(), sends.workspace
     if workspace is not None and move.row.campaign in workspace.campaigns:
         return campaign_context(workspace, workspace.campaigns[move.row.campaign], talent)
     return {"talent": talent_context(talent)}
@@ -262,7 +267,7 @@ def _step(
     batch: Batch, move: _Move, trigger: Trigger, *, now: datetime, zone: str | None
 ) -> Transition:
     doc = batch.sends.document(batch.session, move.row.content_hash)
-    context = _LazyContext(partial(_context, batch.sends.workspace, move))
+    context = _LazyContext(partial(_context, batch.sends, move))
     calendar = calendar_for(doc.sequence.settings, zone)
 
     def feed(trigger: Trigger) -> Transition:

@@ -23,6 +23,7 @@ except opt-outs, which reach every active enrollment of the talent as ``unsubscr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,7 +117,7 @@ def apply_event(
     *,
     now: datetime,
     intent: str | None = None,
-    workspace: Workspace | None = None,
+    workspace: Callable[[], Workspace | None] = lambda: None,
     branch: bool = True,
     verified: bool = True,
 ) -> Applied:
@@ -126,6 +127,8 @@ def apply_event(
     ``verified=False`` (a reply that proves nothing of its sender, see
     ``engine.inbound.matching``) is recorded on the talent's timeline, answers no message,
     and acts only when it opts out: no stage, branch, task or re-subscription.
+    ``workspace`` is called only when a task or guard the branch reaches needs the
+    campaign's sender and company.
     """
     row, talent = _answered(session, event)
     row = row if verified else None
@@ -150,7 +153,7 @@ def apply_corrected_intent(
     *,
     now: datetime,
     still_waiting: bool,
-    workspace: Workspace | None = None,
+    workspace: Callable[[], Workspace | None] = lambda: None,
 ) -> Applied:
     """A person set the intent of a reply already recorded: the intent's effects, and its
     branch when the enrollment ``still_waiting`` at the step the reply answered."""
@@ -170,7 +173,7 @@ def _act(
     now: datetime,
     *,
     branch: bool,
-    workspace: Workspace | None,
+    workspace: Callable[[], Workspace | None],
     verified: bool = True,
 ) -> Applied:
     """The event's effects on the talent, then (``branch``) on the enrollment it answers."""
@@ -305,7 +308,7 @@ def _branch(
     intent: str | None,
     now: datetime,
     effects: list[str],
-    workspace: Workspace | None,
+    workspace: Callable[[], Workspace | None],
 ) -> tuple[Enrollment | None, list[tuple[Enrollment, machine.Transition]]]:
     """Take the branch of the enrollment the event answers; that enrollment and the moves.
 

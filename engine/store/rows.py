@@ -1,11 +1,18 @@
 """Rows as small frozen values at the storage boundary: what a batch path reads with Core
-statements (no ORM object per row) and hands on, changed only by ``dataclasses.replace``."""
+statements (no ORM object per row) and hands on, changed only by ``dataclasses.replace``.
+
+Writes of one row at a time (a failed send, a row settled by hand) still go through the
+models' unit of work; what leaves the store to be read travels as one of these."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Column, Table
+
+from engine.store.models import OutboxMessage, OutboxStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +40,54 @@ class EnrollmentRow:
 
 
 _ENROLLMENT_FIELDS = tuple(f.name for f in fields(EnrollmentRow))
+
+OUTBOX = cast(Table, OutboxMessage.__table__)
+# The message itself: only sending reads it, so receipts, events and limits leave it out.
+CONTENT = ("subject", "text", "html", "headers")
+ENVELOPE: list[Column[Any]] = [column for column in OUTBOX.c if column.name not in CONTENT]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An ``outbox`` row as read: every column, the content ones None when the statement
+    selected only the :data:`ENVELOPE` (a value built from fewer columns fails loudly)."""
+
+    id: int
+    message_id: str
+    enrollment_id: int
+    talent_id: int
+    campaign: str
+    step_id: str
+    pass_number: int
+    variant: str | None
+    channel: str
+    to: str
+    domain: str | None
+    sender: str
+    sender_name: str | None
+    unsubscribe_url: str | None
+    status: OutboxStatus
+    due_at: datetime
+    claimed_at: datetime | None
+    lease_until: datetime | None
+    attempts: int
+    provider_message_id: str | None
+    error: str | None
+    sent_at: datetime | None
+    created_at: datetime
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    headers: dict[str, Any] | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> OutboxRow:
+        """From a Core row of all the outbox's columns or of its :data:`ENVELOPE`, or from
+        an ``OutboxMessage`` model (its current values)."""
+        mapping = getattr(row, "_mapping", None)
+        if mapping is None:
+            return cls(*(getattr(row, name) for name in _OUTBOX_FIELDS))
+        return cls(**mapping)
+
+
+_OUTBOX_FIELDS = tuple(f.name for f in fields(OutboxRow))
