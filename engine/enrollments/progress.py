@@ -23,7 +23,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, assert_never, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, select, update
+from sqlalchemy import Row, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.workspace import Workspace
@@ -46,7 +46,7 @@ from engine.core.interpreter import (
 )
 from engine.enrollments.planning import address, plan_message
 from engine.runs.runtime import Runtime, campaign_context, load_document, talent_context
-from engine.store.dialect import among, execute_many
+from engine.store.dialect import among, update_rows
 from engine.store.models import Enrollment, OutboxMessage, Talent, TalentLabel, Task
 from engine.store.rows import EnrollmentRow
 from engine.talents.addresses import is_suppressed, suppressed
@@ -279,15 +279,8 @@ def _step(
 
 
 def _write_back(session: Session, rows: Sequence[EnrollmentRow]) -> None:
-    if not rows:
-        return
-    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in _STATE}
-    statement = update(ENROLLMENTS).where(ENROLLMENTS.c.id == bindparam("enrollment"))
-    written = [
-        {"enrollment": row.id, **{f"new_{name}": getattr(row, name) for name in _STATE}}
-        for row in rows
-    ]
-    execute_many(session, statement.values(values), written)
+    written = [{"id": row.id, **{name: getattr(row, name) for name in _STATE}} for row in rows]
+    update_rows(session, ENROLLMENTS, written)
 
 
 def step_many(batch: Batch, moves: Sequence[tuple[int, str, Trigger]], *, now: datetime) -> None:

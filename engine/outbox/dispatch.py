@@ -58,7 +58,7 @@ from engine.enrollments.progress import (
 from engine.outbox.limits import Limits, as_timedelta, screen
 from engine.runs.runtime import Runtime
 from engine.store.database import Database
-from engine.store.dialect import among, execute_many
+from engine.store.dialect import among, update_rows
 from engine.store.models import (
     CampaignState,
     Engagement,
@@ -387,14 +387,12 @@ def _write_sent(
     """What a sent message writes, with Core statements for the batch: the row, its
     timeline, the talent's last contact and :data:`engine.core.stages.ON_SENT` move."""
     record = writes.record
-    execute_many(
+    update_rows(
         session,
-        update(_OUTBOX)
-        .where(_OUTBOX.c.id == bindparam("row"))
-        .values(status="sent", sent_at=bindparam("at"), lease_until=None, error=None,
-                provider_message_id=bindparam("provider_id")),
-        [{"row": row.id, "at": row.sent_at or now,
-          "provider_id": provider_ids.get(row.message_id) or row.provider_message_id}
+        _OUTBOX,
+        [{"id": row.id, "status": "sent", "sent_at": row.sent_at or now, "lease_until": None,
+          "error": None,
+          "provider_message_id": provider_ids.get(row.message_id) or row.provider_message_id}
          for row in rows],
     )  # fmt: skip
     for row in rows:
