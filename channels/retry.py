@@ -170,8 +170,8 @@ async def send_batch(
     """One receipt per message, in order; at most ``concurrency`` provider calls at once,
     or as many as ``slots`` (a channel's) allows across every batch it is sending.
 
-    ``concurrency`` workers take the messages from one queue (a task per message costs a
-    third of the throughput); a transient failure goes back to the queue after its backoff,
+    ``concurrency`` workers take the messages from one queue (a task per message would cost
+    more than many a request); a transient failure goes back to the queue after its backoff,
     so no worker sits through a wait.
     """
     if not messages:

@@ -217,10 +217,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    # SQLite stores SQLAlchemy's text format, "YYYY-MM-DD HH:MM:SS.ffffff". Writing and
-    # reading it in one step each (isoformat, fromisoformat: C) instead of through the
-    # SQLite DATETIME type's Python formatting saves a tenth of the engine's database time:
-    # a step binds about 20 datetimes and reads about 40.
+    # SQLite stores SQLAlchemy's text format, "YYYY-MM-DD HH:MM:SS.ffffff". It is written
+    # and read in one C call each (isoformat, fromisoformat) rather than through the SQLite
+    # DATETIME type's formatting in Python: every step of an enrollment binds and reads
+    # dozens of datetimes, so this conversion is among the engine's hottest code.
 
     def bind_processor(self, dialect: Any) -> Any:
         if not _on_sqlite(dialect):
@@ -249,8 +249,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """``column IN (values)``; on PostgreSQL ``column = ANY(:values)``, one array parameter.
 
-    An IN list is one parameter per value, cast, sent and parsed each time: for the
-    engine's batches of 1,000 ids that cost about 4 ms more a statement than one array."""
+    An IN list is one parameter per value, each cast, sent and parsed: for the engine's
+    batches of ids that is work in proportion to the batch, where an array is one value."""
     values = list(values)
     if _on_sqlite(session):
         return cast("ColumnElement[bool]", column.in_(values))
