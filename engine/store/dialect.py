@@ -349,7 +349,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     names = list(rows[0])
     if _on_sqlite(session) or set(names) != _copy_columns(table):
-        if not _driver_many(session, table, rows, _insert_sql, omitted=_defaulted(table, names)):
+        if not _driver_many(session, table, rows, _insert_sql, omitted=_computed(table, names)):
             session.execute(insert(table), rows)
         return
     session.flush()  # as session.execute would: pending ORM changes go first
@@ -375,10 +375,12 @@ def update_rows(
     expression (the same for every row is written in every row)."""
     if not rows:
         return
-    if _driver_many(session, table, rows, partial(_update_sql, key=key)):
+    names = list(rows[0])
+    computed = _computed(table, names, "onupdate")
+    if _driver_many(session, table, rows, partial(_update_sql, key=key), omitted=computed):
         return
     # SQLAlchemy forbids bind parameters named after the columns they set: prefix them.
-    sets: dict[str, Any] = {name: bindparam(f"p_{name}") for name in rows[0] if name != key}
+    sets: dict[str, Any] = {name: bindparam(f"p_{name}") for name in names if name != key}
     statement = update(table).where(table.c[key] == bindparam(f"p_{key}")).values(sets)
     params = [{f"p_{name}": value for name, value in row.items()} for row in rows]
     session.execute(statement, params)
@@ -389,9 +391,10 @@ def _copy_columns(table: Table) -> set[str]:
     return {column.name for column in table.c if column is not table.autoincrement_column}
 
 
-def _defaulted(table: Table, names: list[str]) -> bool:
-    """Whether a column left out of ``names`` has a default SQLAlchemy computes in Python."""
-    return any(column.default is not None for column in table.c if column.name not in names)
+def _computed(table: Table, names: list[str], kind: str = "default") -> bool:
+    """Whether a column left out of ``names`` has a value SQLAlchemy computes in Python
+    (its ``default`` on INSERT, its ``onupdate`` on UPDATE)."""
+    return any(getattr(column, kind) is not None for column in table.c if column.name not in names)
 
 
 RAW_ROWS = 100
@@ -410,9 +413,10 @@ def _driver_many(
     (nothing done) on PostgreSQL, under :data:`RAW_ROWS` rows, or when a left-out column
     has a Python-side default (``omitted``).
 
-    SQLAlchemy's own executemany builds and processes each row's parameters in Python: a
-    cost as large as the statement's on SQLite, where the engine writes its batches. Under
-    a hundred rows, SQLAlchemy's cached statement costs less than building the SQL."""
+    SQLAlchemy's own executemany builds each row's parameters in Python before processing
+    them, on the path where the engine writes every batch; here each value is processed
+    once and handed on. Under :data:`RAW_ROWS` rows SQLAlchemy's cached statement costs
+    less than building the SQL."""
     if omitted or not _on_sqlite(session) or len(rows) < RAW_ROWS:
         return False
     dialect = session.get_bind().dialect
