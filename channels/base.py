@@ -123,6 +123,15 @@ class ChannelSettings(BaseModel):
 _S = TypeVar("_S", bound=ChannelSettings)
 
 
+class _Described(Protocol):
+    """A channel class, as far as its settings' errors name it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def setup_url(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class ChannelConfig:
     """What every channel class is built from: ``cls.from_config(config)``, built-ins and
@@ -137,6 +146,15 @@ class ChannelConfig:
     workspace: Path
     public_url: str
     clock: Callable[[], datetime]
+
+    def settings(
+        self, channel: _Described, model: type[_S], variables: Mapping[str, str], **given: Any
+    ) -> _S:
+        """``channel``'s settings: :func:`settings_from_env` on :attr:`env`, its errors
+        naming the channel and its setup page."""
+        return settings_from_env(
+            model, self.env, variables, channel=channel.name, setup_url=channel.setup_url, **given
+        )
 
 
 class ChannelClass(Protocol):

@@ -26,7 +26,6 @@ from channels.base import (
     ChannelSettings,
     OutboundMessage,
     Receipt,
-    settings_from_env,
 )
 from channels.email_headers import list_unsubscribe_headers, reply_to_address
 from channels.errors import ChannelConfigError, PermanentError
@@ -118,14 +117,8 @@ class FileChannel:
     @classmethod
     def from_config(cls, config: ChannelConfig) -> FileChannel:
         """Files in ``<workspace>/outbox/``, dated by the engine's clock (``--now``, the demo)."""
-        settings = settings_from_env(
-            FileSettings,
-            config.env,
-            ENVIRONMENT,
-            channel=cls.name,
-            setup_url=cls.setup_url,
-            directory=config.workspace / "outbox",
-        )
+        outbox = config.workspace / "outbox"
+        settings = config.settings(cls, FileSettings, ENVIRONMENT, directory=outbox)
         return cls(settings, clock=config.clock)
 
     def _write(self, message: OutboundMessage) -> Receipt:

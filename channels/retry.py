@@ -16,9 +16,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Generic, Protocol, TypeVar
+
+import httpx
 
 from channels.base import OutboundMessage, Receipt
 from channels.errors import ChannelConfigError, DeliveryError, TransientError
+from channels.transport import pooled_client
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], datetime]
@@ -166,8 +170,8 @@ async def send_batch(
     """One receipt per message, in order; at most ``concurrency`` provider calls at once,
     or as many as ``slots`` (a channel's) allows across every batch it is sending.
 
-    ``concurrency`` workers take the messages from one queue (a task per message costs a
-    third of the throughput); a transient failure goes back to the queue after its backoff,
+    ``concurrency`` workers take the messages from one queue (a task per message would cost
+    more than many a request); a transient failure goes back to the queue after its backoff,
     so no worker sits through a wait.
     """
     if not messages:
@@ -201,3 +205,61 @@ class Slots:
             yield
         finally:
             self._tokens.put_nowait(None)
+
+
+class _Tuning(Protocol):
+    """The settings a :class:`RetryingChannel` is tuned by (each provider's own model)."""
+
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def max_retry_wait(self) -> float: ...
+
+
+_T = TypeVar("_T", bound=_Tuning)
+
+
+class RetryingChannel(Generic[_T]):
+    """What a channel sending one HTTP request per message shares: its ``settings``, the
+    pooled client (closed by :meth:`aclose` only when the channel built it; tests inject
+    theirs), and :meth:`send` through :func:`send_batch` within the settings' concurrency
+    and retries. A subclass sends one message in ``_send_one``, raising a channel error
+    when it did not go out."""
+
+    def __init__(
+        self,
+        settings: _T,
+        client: httpx.AsyncClient | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = utcnow,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self._owns_client = client is None
+        self._http = client or pooled_client(settings.concurrency, settings.timeout)
+        self._slots = Slots(settings.concurrency)  # shared by the batches sent at once
+        self._policy = RetryPolicy(settings.max_retries, max_wait=settings.max_retry_wait)
+        self._sleep, self._clock, self._rand = sleep, clock, rand
+
+    async def send(self, messages: Sequence[OutboundMessage]) -> list[Receipt]:
+        return await send_batch(
+            messages,
+            self._send_one,
+            concurrency=self.settings.concurrency,
+            slots=self._slots,
+            policy=self._policy,
+            sleep=self._sleep,
+            rand=self._rand,
+        )
+
+    async def _send_one(self, message: OutboundMessage) -> Sent:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._http.aclose()

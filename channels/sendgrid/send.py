@@ -6,10 +6,8 @@ Webhooks (the signed Event Webhook and Inbound Parse) live in
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
-from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -32,21 +30,18 @@ from sendgrid.helpers.mail import (
 )
 from sendgrid.helpers.mail.exceptions import SendGridException
 
-from channels.base import ChannelConfig, ChannelName, OutboundMessage, Receipt, settings_from_env
+from channels.base import ChannelConfig, ChannelName, OutboundMessage
 from channels.email_headers import list_unsubscribe_headers, reply_to_address
 from channels.errors import ChannelConfigError, PermanentError, TransientError
 from channels.retry import (
     Clock,
-    RetryPolicy,
+    RetryingChannel,
     Sent,
-    Sleep,
-    Slots,
     retry_after,
-    send_batch,
     utcnow,
 )
 from channels.sendgrid.settings import ENVIRONMENT, SendgridSettings
-from channels.transport import pooled_client, transport_error
+from channels.transport import transport_error
 
 _E = TypeVar("_E", bound=Email)
 _RECIPIENT_FIELD = re.compile(r"personalizations\.\d+\.(?:to|cc|bcc)\.\d+\.email")
@@ -143,7 +138,7 @@ def classify(response: httpx.Response, now: Clock = utcnow) -> Sent:
     raise PermanentError(where, code=str(status))
 
 
-class SendgridChannel:
+class SendgridChannel(RetryingChannel[SendgridSettings]):
     """Email through SendGrid v3 Mail Send; ``send`` never raises for one message."""
 
     name: ClassVar[str] = "sendgrid"
@@ -153,41 +148,17 @@ class SendgridChannel:
     setup_url: ClassVar[str] = "docs/how-to/sendgrid.md"
     needs_public_url: ClassVar[bool] = True  # unsubscribe links point at the webhook app
 
-    def __init__(
-        self,
-        settings: SendgridSettings,
-        client: httpx.AsyncClient | None = None,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        clock: Clock = utcnow,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self.settings = settings
-        self._owns_client = client is None
-        self._client = client or pooled_client(settings.concurrency, settings.timeout)
-        self._slots = Slots(settings.concurrency)  # shared by the batches sent at once
-        self._policy = RetryPolicy(settings.max_retries, max_wait=settings.max_retry_wait)
-        self._sleep, self._clock, self._rand = sleep, clock, rand
-        self._url = f"{settings.base_url.rstrip('/')}/v3/mail/send"
-        self._auth = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+    @cached_property
+    def _url(self) -> str:
+        return f"{self.settings.base_url.rstrip('/')}/v3/mail/send"
+
+    @cached_property
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.api_key.get_secret_value()}"}
 
     @classmethod
     def from_config(cls, config: ChannelConfig) -> SendgridChannel:
-        settings = settings_from_env(
-            SendgridSettings, config.env, ENVIRONMENT, channel=cls.name, setup_url=cls.setup_url
-        )
-        return cls(settings)
-
-    async def send(self, messages: Sequence[OutboundMessage]) -> list[Receipt]:
-        return await send_batch(
-            messages,
-            self._send_one,
-            concurrency=self.settings.concurrency,
-            slots=self._slots,
-            policy=self._policy,
-            sleep=self._sleep,
-            rand=self._rand,
-        )
+        return cls(config.settings(cls, SendgridSettings, ENVIRONMENT))
 
     async def _send_one(self, message: OutboundMessage) -> Sent:
         try:
@@ -195,11 +166,7 @@ class SendgridChannel:
         except (ValueError, TypeError, SendGridException) as exc:  # e.g. an API key in the text
             raise PermanentError(f"cannot build the email: {exc}", code="payload") from exc
         try:
-            response = await self._client.post(self._url, json=payload, headers=self._auth)
+            response = await self._http.post(self._url, json=payload, headers=self._auth)
         except httpx.TransportError as exc:
             raise transport_error("SendGrid", exc) from exc
         return classify(response, self._clock)
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()

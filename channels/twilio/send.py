@@ -8,12 +8,10 @@ Webhooks (inbound messages, status callbacks) live in :mod:`channels.twilio.webh
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -27,8 +25,6 @@ from channels.base import (
     ChannelConfig,
     ChannelName,
     OutboundMessage,
-    Receipt,
-    settings_from_env,
 )
 from channels.errors import (
     ChannelConfigError,
@@ -36,16 +32,11 @@ from channels.errors import (
     TransientError,
 )
 from channels.retry import (
-    Clock,
-    RetryPolicy,
+    RetryingChannel,
     Sent,
-    Sleep,
-    Slots,
     retry_after,
-    send_batch,
-    utcnow,
 )
-from channels.transport import pooled_client, transport_error
+from channels.transport import transport_error
 from channels.twilio.settings import ENVIRONMENT, TwilioSettings
 
 WHATSAPP = "whatsapp:"
@@ -127,7 +118,7 @@ def classify(exc: TwilioRestException | TwilioServiceException, now: datetime) -
     return PermanentError(where, code=str(code))
 
 
-class TwilioChannel:
+class TwilioChannel(RetryingChannel[TwilioSettings]):
     """SMS and WhatsApp through Twilio Programmable Messaging."""
 
     name: ClassVar[str] = "twilio"
@@ -137,39 +128,20 @@ class TwilioChannel:
     setup_url: ClassVar[str] = "docs/how-to/twilio.md"
     needs_public_url: ClassVar[bool] = True  # Twilio posts delivery statuses back to us
 
-    def __init__(
-        self,
-        settings: TwilioSettings,
-        client: httpx.AsyncClient | None = None,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        clock: Clock = utcnow,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self.settings = settings
-        self._owns_client = client is None
-        self._http = client or pooled_client(settings.concurrency, settings.timeout)
-        self._slots = Slots(settings.concurrency)  # shared by the batches sent at once
+    @cached_property
+    def _client(self) -> Client:
+        """Twilio's client on our pooled httpx client."""
+        settings = self.settings
         token = settings.auth_token.get_secret_value()
         transport = HttpxTwilioClient(self._http, settings.base_url, settings.timeout)
-        self._client = Client(
+        return Client(
             settings.account_sid, token, settings.account_sid, http_client=transport, environment={}
         )
-        self._policy = RetryPolicy(settings.max_retries, max_wait=settings.max_retry_wait)
-        self._sleep, self._clock, self._rand = sleep, clock, rand
 
     @classmethod
     def from_config(cls, config: ChannelConfig) -> TwilioChannel:
         callback = f"{config.public_url}/webhooks/twilio/status"
-        settings = settings_from_env(
-            TwilioSettings,
-            config.env,
-            ENVIRONMENT,
-            channel=cls.name,
-            setup_url=cls.setup_url,
-            status_callback_url=callback,
-        )
-        return cls(settings)
+        return cls(config.settings(cls, TwilioSettings, ENVIRONMENT, status_callback_url=callback))
 
     def create_params(self, message: OutboundMessage) -> dict[str, Any]:
         """The keyword arguments of ``messages.create_async`` for one message."""
@@ -185,17 +157,6 @@ class TwilioChannel:
         if callback:
             params["status_callback"] = callback
         return params
-
-    async def send(self, messages: Sequence[OutboundMessage]) -> list[Receipt]:
-        return await send_batch(
-            messages,
-            self._send_one,
-            concurrency=self.settings.concurrency,
-            slots=self._slots,
-            policy=self._policy,
-            sleep=self._sleep,
-            rand=self._rand,
-        )
 
     async def _send_one(self, message: OutboundMessage) -> Sent:
         try:
@@ -232,7 +193,3 @@ class TwilioChannel:
             if candidate.body == message.text and (created is None or created >= since):
                 return str(candidate.sid)
         return None
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._http.aclose()

@@ -23,7 +23,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, assert_never, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, select, update
+from sqlalchemy import Row, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.workspace import Workspace
@@ -46,7 +46,7 @@ from engine.core.interpreter import (
 )
 from engine.enrollments.planning import address, plan_message
 from engine.runs.runtime import Runtime, campaign_context, load_document, talent_context
-from engine.store.dialect import among, execute_many
+from engine.store.dialect import among, update_rows
 from engine.store.models import Enrollment, OutboxMessage, Talent, TalentLabel, Task
 from engine.store.rows import EnrollmentRow
 from engine.talents.addresses import is_suppressed, suppressed
@@ -78,10 +78,15 @@ class PlanMessages:
 @dataclass(frozen=True)
 class LeavePending:
     """A send step leaves the enrollment ``pending`` on it, due now: the next tick plans the
-    message (a webhook applying an event). ``workspace``, when known, gives guards and
-    tasks the campaign's sender and company."""
+    message (a webhook applying an event). ``load_workspace`` gives guards and tasks the
+    campaign's sender and company; it is called only when one needs them, so an event
+    that moves no such step reads no workspace file."""
 
-    workspace: Workspace | None = None
+    load_workspace: Callable[[], Workspace | None] = lambda: None
+
+    @property
+    def workspace(self) -> Workspace | None:
+        return self.load_workspace()
 
     def document(self, session: Session, content_hash: str) -> SequenceDocument:
         return load_document(session, content_hash)
@@ -192,8 +197,8 @@ def _store(move: _Move, state: State, now: datetime) -> None:
     )  # fmt: skip
 
 
-def _context(workspace: Workspace | None, move: _Move) -> dict[str, Any]:
-    talent = move.talent.model()
+def _context(sends: Sends, move: _Move) -> dict[str, Any]:
+    talent, workspace = move.talent.model(), sends.workspace
     if workspace is not None and move.row.campaign in workspace.campaigns:
         return campaign_context(workspace, workspace.campaigns[move.row.campaign], talent)
     return {"talent": talent_context(talent)}
@@ -262,7 +267,7 @@ def _step(
     batch: Batch, move: _Move, trigger: Trigger, *, now: datetime, zone: str | None
 ) -> Transition:
     doc = batch.sends.document(batch.session, move.row.content_hash)
-    context = _LazyContext(partial(_context, batch.sends.workspace, move))
+    context = _LazyContext(partial(_context, batch.sends, move))
     calendar = calendar_for(doc.sequence.settings, zone)
 
     def feed(trigger: Trigger) -> Transition:
@@ -274,15 +279,8 @@ def _step(
 
 
 def _write_back(session: Session, rows: Sequence[EnrollmentRow]) -> None:
-    if not rows:
-        return
-    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in _STATE}
-    statement = update(ENROLLMENTS).where(ENROLLMENTS.c.id == bindparam("enrollment"))
-    written = [
-        {"enrollment": row.id, **{f"new_{name}": getattr(row, name) for name in _STATE}}
-        for row in rows
-    ]
-    execute_many(session, statement.values(values), written)
+    written = [{"id": row.id, **{name: getattr(row, name) for name in _STATE}} for row in rows]
+    update_rows(session, ENROLLMENTS, written)
 
 
 def step_many(batch: Batch, moves: Sequence[tuple[int, str, Trigger]], *, now: datetime) -> None:

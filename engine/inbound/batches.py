@@ -33,7 +33,7 @@ from engine.enrollments.progress import state_of
 from engine.inbound.events import apply_event, branch_event, engages, timeline_row
 from engine.runs.runtime import load_document
 from engine.store.models import Engagement, Enrollment, OutboxMessage, Talent
-from engine.store.rows import EnrollmentRow
+from engine.store.rows import ENVELOPE, EnrollmentRow, OutboxRow
 from engine.talents.moves import change_stage
 from sequences.document import SequenceDocument
 
@@ -50,8 +50,8 @@ class BatchResult:
 
 @dataclass
 class _Batch:
-    rows: dict[str, Any]  # our message id -> its outbox row (``_SENT_FIELDS``)
-    by_provider_id: dict[str, Any]
+    rows: dict[str, OutboxRow]  # our message id -> its outbox row (no content)
+    by_provider_id: dict[str, OutboxRow]
     stages: dict[int, str]  # talent id -> stage
     enrollments: dict[int, EnrollmentRow]
     documents: dict[str, SequenceDocument]
@@ -66,8 +66,8 @@ def apply_events(
 ) -> BatchResult:
     """Apply ``events`` in one transaction; replays are duplicates.
 
-    ``workspace`` is asked for only when an event goes through the engine (a task it
-    creates shows the campaign's sender): a batch of deliveries and opens reads no file.
+    ``workspace`` is called only when a task or guard an event reaches needs the campaign's
+    sender and company: a batch of deliveries and opens reads no workspace file.
     """
     fresh = _fresh(session, events)
     batch = _load(session, fresh)
@@ -78,9 +78,8 @@ def apply_events(
         _engage(session, batch, quiet, now)
     duplicates = len(events) - len(fresh)
     engine = [e for e in fresh if _talent_of(batch, e) in loud]
-    ws = workspace() if engine else None
     for event in engine:
-        duplicates += apply_event(session, event, now=now, workspace=ws).duplicate
+        duplicates += apply_event(session, event, now=now, workspace=workspace).duplicate
     stored = len(events) - duplicates
     return BatchResult(len(events), stored, duplicates, len(quiet))
 
@@ -125,23 +124,16 @@ def _load(session: Session, events: list[InboundEvent]) -> _Batch:
     return _Batch(rows, by_provider, stages, enrollments, documents)
 
 
-_SENT_FIELDS = (
-    *(OutboxMessage.message_id, OutboxMessage.provider_message_id, OutboxMessage.talent_id),
-    *(OutboxMessage.enrollment_id, OutboxMessage.campaign, OutboxMessage.step_id),
-    *(OutboxMessage.variant, OutboxMessage.channel, OutboxMessage.status),
-)
-
-
-def _outbox(session: Session, column: Any, keys: set[str]) -> dict[str, Any]:
-    """The outbox rows with these ids: only the columns a timeline row needs, not the body."""
-    found: dict[str, Any] = {}
+def _outbox(session: Session, column: Any, keys: set[str]) -> dict[str, OutboxRow]:
+    """The outbox rows with these ids, without their content."""
+    found: dict[str, OutboxRow] = {}
     for chunk in _chunks(sorted(keys), 500):
-        for row in session.execute(select(*_SENT_FIELDS).where(column.in_(chunk))):
-            found.setdefault(getattr(row, column.key), row)
+        for row in session.execute(select(*ENVELOPE).where(column.in_(chunk))):
+            found.setdefault(getattr(row, column.key), OutboxRow.from_row(row))
     return found
 
 
-def _row_of(batch: _Batch, event: InboundEvent) -> Any | None:
+def _row_of(batch: _Batch, event: InboundEvent) -> OutboxRow | None:
     if event.message_id and event.message_id in batch.rows:
         return batch.rows[event.message_id]
     if event.message_id is None and event.provider_message_id:

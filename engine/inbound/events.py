@@ -23,9 +23,10 @@ except opt-outs, which reach every active enrollment of the talent as ``unsubscr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +57,18 @@ class Applied:
     enrollment_id: int | None = None
     matched: bool = False
     effects: tuple[str, ...] = ()
+
+
+class _Applying(NamedTuple):
+    """One event being applied: the talent it is about, the message it answers (None when
+    it answers none of ours, or proves nothing of its sender) and the intent read in it."""
+
+    session: Session
+    event: InboundEvent
+    row: OutboxMessage | None
+    talent: Talent
+    intent: str | None
+    now: datetime
 
 
 def _correlate(session: Session, event: InboundEvent) -> OutboxMessage | None:
@@ -116,7 +129,7 @@ def apply_event(
     *,
     now: datetime,
     intent: str | None = None,
-    workspace: Workspace | None = None,
+    workspace: Callable[[], Workspace | None] = lambda: None,
     branch: bool = True,
     verified: bool = True,
 ) -> Applied:
@@ -126,6 +139,8 @@ def apply_event(
     ``verified=False`` (a reply that proves nothing of its sender, see
     ``engine.inbound.matching``) is recorded on the talent's timeline, answers no message,
     and acts only when it opts out: no stage, branch, task or re-subscription.
+    ``workspace`` is called only when a task or guard the branch reaches needs the
+    campaign's sender and company.
     """
     row, talent = _answered(session, event)
     row = row if verified else None
@@ -139,8 +154,8 @@ def apply_event(
         return Applied()
     if not verified and not _is_opt_out(event, intent):
         return Applied(talent_id=talent.id)
-    return _act(session, event, row, talent, intent, now, branch=branch, workspace=workspace,
-                verified=verified)  # fmt: skip
+    applying = _Applying(session, event, row, talent, intent, now)
+    return _act(applying, branch=branch, workspace=workspace, verified=verified)
 
 
 def apply_corrected_intent(
@@ -150,54 +165,42 @@ def apply_corrected_intent(
     *,
     now: datetime,
     still_waiting: bool,
-    workspace: Workspace | None = None,
+    workspace: Callable[[], Workspace | None] = lambda: None,
 ) -> Applied:
     """A person set the intent of a reply already recorded: the intent's effects, and its
     branch when the enrollment ``still_waiting`` at the step the reply answered."""
     row, talent = _answered(session, event)
     if talent is None:
         return Applied()
-    return _act(session, event, row, talent, intent, now, branch=still_waiting,
-                workspace=workspace)  # fmt: skip
+    applying = _Applying(session, event, row, talent, intent, now)
+    return _act(applying, branch=still_waiting, workspace=workspace)
 
 
 def _act(
-    session: Session,
-    event: InboundEvent,
-    row: OutboxMessage | None,
-    talent: Talent,
-    intent: str | None,
-    now: datetime,
+    applying: _Applying,
     *,
     branch: bool,
-    workspace: Workspace | None,
+    workspace: Callable[[], Workspace | None],
     verified: bool = True,
 ) -> Applied:
     """The event's effects on the talent, then (``branch``) on the enrollment it answers."""
-    effects = _effects(session, event, row, talent, intent, now, verified=verified)
-    answered = row if branch else None
-    enrollment, moves = _branch(session, event, answered, talent, intent, now, effects, workspace)
-    if intent == "interested" and not any(_gives_task(session, move) for move in moves):
-        _follow_up(session, talent, row, event, now)
+    effects = _effects(applying, verified=verified)
+    answered = applying.row if branch else None
+    enrollment, moves = _branch(applying, answered, effects, workspace)
+    gives_task = any(_gives_task(applying.session, move) for move in moves)
+    if applying.intent == "interested" and not gives_task:
+        _follow_up(applying)
         effects.append("task")
     return Applied(
-        talent_id=talent.id,
+        talent_id=applying.talent.id,
         enrollment_id=enrollment.id if enrollment else None,
-        matched=row is not None,
+        matched=applying.row is not None,
         effects=tuple(effects),
     )
 
 
-def _effects(
-    session: Session,
-    event: InboundEvent,
-    row: OutboxMessage | None,
-    talent: Talent,
-    intent: str | None,
-    now: datetime,
-    *,
-    verified: bool,
-) -> list[str]:
+def _effects(applying: _Applying, *, verified: bool) -> list[str]:
+    session, event, row, talent, intent, now = applying
     effects: list[str] = []
     if row is not None and row.status in UNSETTLED and event.kind != "failed":
         mark_sent(session, row, talent, now=now, provider_id=event.provider_message_id,
@@ -211,7 +214,7 @@ def _effects(
     elif event.kind == "opted_in" or _yes_after_stop(event, talent):
         setattr(talent, f"{event.channel}_opted_out_at", None)
         effects.append(f"opted_in:{event.channel}")
-    effects += _stage(session, event, row, talent, intent, now)
+    effects += _stage(applying)
     return effects
 
 
@@ -249,14 +252,8 @@ def opt_out(session: Session, talent: Talent, channel: str, *, now: datetime) ->
     return withdrawn
 
 
-def _stage(
-    session: Session,
-    event: InboundEvent,
-    row: OutboxMessage | None,
-    talent: Talent,
-    intent: str | None,
-    now: datetime,
-) -> list[str]:
+def _stage(applying: _Applying) -> list[str]:
+    session, event, row, talent, intent, now = applying
     where = {"at": now, "campaign": row.campaign if row else None,
              "enrollment_id": row.enrollment_id if row else None}  # fmt: skip
     effects: list[str] = []
@@ -272,9 +269,8 @@ def _stage(
     return effects
 
 
-def _follow_up(
-    session: Session, talent: Talent, row: OutboxMessage | None, event: InboundEvent, now: datetime
-) -> None:
+def _follow_up(applying: _Applying) -> None:
+    session, event, row, talent, _, now = applying
     who = talent.full_name or talent.email or talent.phone or f"talent {talent.id}"
     task = Task(
         talent_id=talent.id, enrollment_id=row.enrollment_id if row else None,
@@ -298,23 +294,23 @@ def branch_event(event: InboundEvent, intent: str | None) -> str:
 
 
 def _branch(
-    session: Session,
-    event: InboundEvent,
-    row: OutboxMessage | None,
-    talent: Talent,
-    intent: str | None,
-    now: datetime,
+    applying: _Applying,
+    answered: OutboxMessage | None,
     effects: list[str],
-    workspace: Workspace | None,
+    workspace: Callable[[], Workspace | None],
 ) -> tuple[Enrollment | None, list[tuple[Enrollment, machine.Transition]]]:
-    """Take the branch of the enrollment the event answers; that enrollment and the moves.
+    """Take the branch of the enrollment of the message ``answered`` (None for a reply held
+    for a person, or one that answers none of ours); that enrollment and the moves.
 
     An opt-out is about the person, not one message: it reaches every active enrollment of
     the talent as ``unsubscribed`` (a ``stop_on`` event), even when it came by address or
     through the one-click link and answers no message of ours.
     """
+    session, event, _, talent, intent, now = applying
     name = branch_event(event, intent)
-    enrollment = session.get(Enrollment, row.enrollment_id, with_for_update=True) if row else None
+    enrollment = (
+        session.get(Enrollment, answered.enrollment_id, with_for_update=True) if answered else None
+    )
     targets = [enrollment] if enrollment else []
     if name == "unsubscribed":
         others = select(Enrollment).where(

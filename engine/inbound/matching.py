@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from channels.base import InboundEvent
 from engine.store.models import Enrollment, OutboxMessage, Talent
+from engine.store.rows import ENVELOPE, OutboxRow
 from engine.talents.addresses import normalize_phone
 from sequences.errors import InputError
 
@@ -85,13 +86,12 @@ def _local_parts(values: Iterable[str | None]) -> list[str]:
     return [found.group(1) for value in values for found in _MESSAGE_ID.finditer(value or "")]
 
 
-def _outbox(session: Session, message_ids: list[str]) -> OutboxMessage | None:
+def _outbox(session: Session, message_ids: list[str]) -> OutboxRow | None:
+    """The first of ``message_ids`` that names one of our messages."""
     if not message_ids:
         return None
-    rows = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))
-    ).all()
-    by_id = {row.message_id: row for row in rows}
+    query = select(*ENVELOPE).where(OutboxMessage.message_id.in_(message_ids))
+    by_id = {row.message_id: OutboxRow.from_row(row) for row in session.execute(query)}
     return next((by_id[m] for m in message_ids if m in by_id), None)
 
 
@@ -107,13 +107,12 @@ def _by_address(session: Session, event: InboundEvent) -> Match:
     )
     if enrollment is None:
         return Match("address", talent_id=talent.id, verified=_vouched(session, event, talent))
-    message = session.scalar(
-        select(OutboxMessage)
+    message_id = session.scalar(
+        select(OutboxMessage.message_id)
         .where(OutboxMessage.enrollment_id == enrollment.id, OutboxMessage.sent_at.is_not(None))
         .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())
         .limit(1)
     )
-    message_id = message.message_id if message else None
     verified = _vouched(session, event, talent)
     return Match("address", message_id, talent.id, enrollment.id, verified)
 

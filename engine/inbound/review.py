@@ -168,7 +168,7 @@ def correct(
     if intent != before or was_held:  # a held reply has had no effect yet
         apply_corrected_intent(session, _event_of(reply, talent), intent, now=now,
                                still_waiting=_still_waiting(session, reply),
-                               workspace=workspace)  # fmt: skip
+                               workspace=lambda: workspace)  # fmt: skip
     return ReplyRow.from_row(reply, talent)
 
 

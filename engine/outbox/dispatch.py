@@ -39,7 +39,7 @@ from sqlalchemy import Row, Table, bindparam, case, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from channels.base import Channel, OutboundMessage, Receipt
+from channels.base import Channel, ChannelName, OutboundMessage, Receipt
 from channels.errors import ChannelConfigError, InDoubtError, PermanentError, TransientError
 from engine.core import interpreter as machine
 from engine.core.calendar import calendar_for
@@ -58,7 +58,7 @@ from engine.enrollments.progress import (
 from engine.outbox.limits import Limits, as_timedelta, screen
 from engine.runs.runtime import Runtime
 from engine.store.database import Database
-from engine.store.dialect import among, execute_many
+from engine.store.dialect import among, update_rows
 from engine.store.models import (
     CampaignState,
     Engagement,
@@ -67,6 +67,7 @@ from engine.store.models import (
     OutboxStatus,
     Talent,
 )
+from engine.store.rows import ENVELOPE, OutboxRow
 from engine.talents.addresses import suppressed, talents_by_id
 from engine.talents.moves import record_change
 from engine.talents.timeline import Writes, batched, record
@@ -129,7 +130,7 @@ _REACH = (
 )  # fmt: skip
 
 
-def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[Row[Any]]:
+def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[OutboxRow]:
     query = (
         select(_OUTBOX)
         .where(
@@ -140,7 +141,8 @@ def _due(session: Session, campaign_id: str, now: datetime, limit: int) -> list[
         .order_by(_OUTBOX.c.due_at, _OUTBOX.c.id)
         .limit(limit)
     )
-    return list(session.execute(query.with_for_update(skip_locked=True)))
+    rows = session.execute(query.with_for_update(skip_locked=True))
+    return [OutboxRow.from_row(row) for row in rows]
 
 
 async def claim(
@@ -166,7 +168,7 @@ async def claim(
                 select(*_REACH).where(among(session, Talent.id, {row.talent_id for row in rows}))
             )
         }
-        allowed: list[Row[Any]] = []
+        allowed: list[OutboxRow] = []
         for sender, group in _by_sender(_withdraw(session, rt, rows, talents, now, report)):
             verdict = screen(session, group, sender, _limits(rt, campaign_id), now=now)
             _defer(session, rt, verdict.deferred, talents, group, report)
@@ -176,7 +178,7 @@ async def claim(
     return [outbound(row, rt) for row in allowed], report
 
 
-def _mark_claimed(session: Session, rows: list[Row[Any]], now: datetime, lease: timedelta) -> None:
+def _mark_claimed(session: Session, rows: list[OutboxRow], now: datetime, lease: timedelta) -> None:
     if rows:
         session.execute(
             update(_OUTBOX)
@@ -186,8 +188,8 @@ def _mark_claimed(session: Session, rows: list[Row[Any]], now: datetime, lease: 
         )  # fmt: skip
 
 
-def _by_sender(rows: list[Row[Any]]) -> list[tuple[str, list[Row[Any]]]]:
-    groups: dict[str, list[Row[Any]]] = {}
+def _by_sender(rows: list[OutboxRow]) -> list[tuple[str, list[OutboxRow]]]:
+    groups: dict[str, list[OutboxRow]] = {}
     for row in rows:
         groups.setdefault(row.sender, []).append(row)
     return list(groups.items())
@@ -196,11 +198,11 @@ def _by_sender(rows: list[Row[Any]]) -> list[tuple[str, list[Row[Any]]]]:
 def _withdraw(
     session: Session,
     rt: Runtime,
-    rows: list[Row[Any]],
+    rows: list[OutboxRow],
     talents: Mapping[int, Row[Any]],
     now: datetime,
     report: DispatchReport,
-) -> list[Row[Any]]:
+) -> list[OutboxRow]:
     """Cancel rows whose talent may no longer be contacted on that channel."""
     on_list = suppressed(session, {row.to for row in rows if row.to})
     keep = []
@@ -225,7 +227,7 @@ def _defer(
     rt: Runtime,
     deferred: Mapping[int, datetime],
     talents: Mapping[int, Row[Any]],
-    rows: list[Row[Any]],
+    rows: list[OutboxRow],
     report: DispatchReport,
 ) -> None:
     """Move rows over a limit to their next free slot, inside the talent's send window."""
@@ -255,15 +257,15 @@ def _defer(
 # --- send -----------------------------------------------------------------------------------
 
 
-def outbound(row: Row[Any], rt: Runtime) -> OutboundMessage:
+def outbound(row: OutboxRow, rt: Runtime) -> OutboundMessage:
     """The channel's view of a claimed row; our message id doubles as the reply token."""
     sender = rt.campaign(row.campaign).sender
     return OutboundMessage(
         message_id=row.message_id,
-        channel=row.channel,
+        channel=cast(ChannelName, row.channel),  # the planner wrote one of them
         to=row.to,
         sender=row.sender,
-        text=row.text,
+        text=row.text or "",
         sender_name=row.sender_name,
         subject=row.subject,
         html=row.html,
@@ -305,7 +307,7 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
 UNSETTLED: tuple[OutboxStatus, ...] = ("claimed", "sending", "in_doubt")
 
 # What recording a receipt reads of an outbox row: everything but the message itself.
-_RECEIPT = [c for c in _OUTBOX.c if c.name not in ("subject", "text", "html", "headers")]
+_RECEIPT = ENVELOPE
 
 
 # PostgreSQL aborts one of two transactions that wait for each other (a webhook batch
@@ -341,7 +343,7 @@ def _record_receipts(
     by_id = {receipt.message_id: receipt for receipt in receipts}
     query = select(*_RECEIPT).where(among(session, _OUTBOX.c.message_id, by_id))
     query = query.with_for_update()
-    rows = [row for row in session.execute(query) if row.status in UNSETTLED]
+    rows = [OutboxRow.from_row(r) for r in session.execute(query) if r.status in UNSETTLED]
     sent = [row for row in rows if by_id[row.message_id].error is None]
     unsent = [row.id for row in rows if by_id[row.message_id].error is not None]
     with batched(session) as writes:
@@ -363,7 +365,7 @@ def _record_receipts(
 
 def _record_sent(
     batch: Batch,
-    rows: list[Row[Any]],
+    rows: list[OutboxRow],
     receipts: Mapping[str, Receipt],
     now: datetime,
 ) -> None:
@@ -378,21 +380,19 @@ def _record_sent(
 def _write_sent(
     session: Session,
     writes: Writes,
-    rows: list[Row[Any]],
+    rows: list[OutboxRow],
     provider_ids: Mapping[str, str | None],
     now: datetime,
 ) -> None:
     """What a sent message writes, with Core statements for the batch: the row, its
     timeline, the talent's last contact and :data:`engine.core.stages.ON_SENT` move."""
     record = writes.record
-    execute_many(
+    update_rows(
         session,
-        update(_OUTBOX)
-        .where(_OUTBOX.c.id == bindparam("row"))
-        .values(status="sent", sent_at=bindparam("at"), lease_until=None, error=None,
-                provider_message_id=bindparam("provider_id")),
-        [{"row": row.id, "at": row.sent_at or now,
-          "provider_id": provider_ids.get(row.message_id) or row.provider_message_id}
+        _OUTBOX,
+        [{"id": row.id, "status": "sent", "sent_at": row.sent_at or now, "lease_until": None,
+          "error": None,
+          "provider_message_id": provider_ids.get(row.message_id) or row.provider_message_id}
          for row in rows],
     )  # fmt: skip
     for row in rows:
@@ -477,7 +477,8 @@ def mark_sent(
         row.provider_message_id = row.provider_message_id or provider_id
         return
     session.flush()  # the caller's changes (a settled row's sent_at) first
-    snapshot = session.execute(select(*_RECEIPT).where(_OUTBOX.c.id == row.id)).one()
+    found = session.execute(select(*_RECEIPT).where(_OUTBOX.c.id == row.id)).one()
+    snapshot = OutboxRow.from_row(found)
     with batched(session) as writes:
         _write_sent(session, writes, [snapshot], {row.message_id: provider_id}, now)
     session.expire(row)  # written with Core: read again

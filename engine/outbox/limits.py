@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from engine.store.dialect import among
 from engine.store.models import OutboxMessage, OutboxStatus
+from engine.store.rows import OutboxRow
 from sequences.model import Duration
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -35,7 +36,7 @@ class Limits:
 
 @dataclass
 class Verdict:
-    allowed: list[Row[Any]] = field(default_factory=list)
+    allowed: list[OutboxRow] = field(default_factory=list)
     deferred: dict[int, datetime] = field(default_factory=dict)  # row id -> not before
 
 
@@ -127,7 +128,7 @@ def _sender_windows(
 
 
 def screen(
-    session: Session, rows: list[Row[Any]], sender: str, limits: Limits, *, now: datetime
+    session: Session, rows: list[OutboxRow], sender: str, limits: Limits, *, now: datetime
 ) -> Verdict:
     """Split due rows (all from ``sender``) into those that may go now and those deferred."""
     hour, day, domains = _sender_windows(

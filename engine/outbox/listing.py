@@ -7,22 +7,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.store.models import OutboxMessage
+from engine.store.rows import OUTBOX, OutboxRow
 
 
 def outbox_rows(
     session: Session, *, status: str | None = None, campaign: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Messages newest first, with their whole message ids; only ``status``/``campaign``."""
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    query = select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(limit)
     if status:
-        query = query.where(OutboxMessage.status == status)
+        query = query.where(OUTBOX.c.status == status)
     if campaign:
-        query = query.where(OutboxMessage.campaign == campaign)
-    return [_outbox_row(row) for row in session.scalars(query)]
+        query = query.where(OUTBOX.c.campaign == campaign)
+    return [_outbox_row(OutboxRow.from_row(row)) for row in session.execute(query)]
 
 
-def _outbox_row(row: OutboxMessage) -> dict[str, Any]:
+def _outbox_row(row: OutboxRow) -> dict[str, Any]:
     when = {
         name: value.isoformat() if (value := getattr(row, name)) else None
         for name in ("due_at", "claimed_at", "sent_at")
@@ -33,7 +33,7 @@ def _outbox_row(row: OutboxMessage) -> dict[str, Any]:
             **({"explain": _explain(row)} if row.status == "in_doubt" else {})}  # fmt: skip
 
 
-def _explain(row: OutboxMessage) -> str:
+def _explain(row: OutboxRow) -> str:
     """Why a message is in doubt and what settles it."""
     claimed = f"{row.claimed_at:%Y-%m-%d %H:%M} UTC" if row.claimed_at else "an unknown time"
     lookup = "the X-Nurture-Message-Id header" if row.channel == "email" else "the recipient"

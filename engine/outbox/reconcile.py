@@ -22,6 +22,7 @@ from engine.outbox.dispatch import mark_sent, outbound
 from engine.runs.runtime import Runtime
 from engine.store.database import Database
 from engine.store.models import OutboxMessage, Talent
+from engine.store.rows import OutboxRow
 
 log = logging.getLogger("nurture.outbox")
 SKEW = timedelta(minutes=5)  # our clock and Twilio's may disagree this much
@@ -35,14 +36,13 @@ async def reconcile(
     """Look the campaign's messages in doubt up at their provider; returns how many it
     found sent."""
     with db.session() as session:
-        rows = list(
-            session.execute(
-                select(OutboxMessage.__table__)
-                .where(OutboxMessage.campaign == campaign_id, OutboxMessage.status == "in_doubt")
-                .order_by(OutboxMessage.id)
-                .limit(BATCH)
-            )
+        query = (
+            select(OutboxMessage.__table__)
+            .where(OutboxMessage.campaign == campaign_id, OutboxMessage.status == "in_doubt")
+            .order_by(OutboxMessage.id)
+            .limit(BATCH)
         )
+        rows = [OutboxRow.from_row(row) for row in session.execute(query)]
     found: dict[str, str] = {}
     missing: list[str] = []
     for row in rows:

@@ -60,7 +60,7 @@ def freeze_heap() -> None:
     """For a process entry point that ticks (``nurture run``/``serve``, a worker), once its
     runtime is loaded: everything alive now (Prefect, SQLAlchemy, the workspace) lives as
     long as the process, so freeze it out of the cyclic collector, whose full passes would
-    otherwise walk it again and again while a tick churns through rows (~25 % of a tick).
+    otherwise walk it again and again while a tick churns through rows.
     A library call never does this: the process is not its own."""
     gc.freeze()
 

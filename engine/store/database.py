@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (run on first use by the CLI)."""
-    from alembic import command  # a third of a second: only when a database is opened
+    from alembic import command  # slow to import: only when a database is opened
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
@@ -71,9 +71,9 @@ class Database:
 
         Waiting for a pooled connection and for SQLite's write lock happens in a thread; the
         statements then run on the event loop. A thread per transaction would make the loop
-        and the thread take turns at the GIL, which cost the dispatcher a quarter of its
-        throughput; a wait on the loop would stall every send in flight. (PostgreSQL row
-        locks are still waited for on the loop: only other short transactions hold them.)
+        and the thread take turns at the GIL, slowing every send the loop drives; a wait on
+        the loop would stall every send in flight. (PostgreSQL row locks are still waited
+        for on the loop: only other short transactions hold them.)
         """
         with self.session(immediate=True) as session:
             await asyncio.to_thread(session.connection)

@@ -13,8 +13,8 @@ of these instead:
   SQLAlchemy leaves ``FOR UPDATE [SKIP LOCKED]`` out on SQLite, whose transactions hold
   the database's write lock instead (:func:`write_locked`);
 - writing: :func:`insert_selected` (``ON CONFLICT DO NOTHING``),
-  :func:`insert_rows` (``COPY`` on PostgreSQL), :func:`execute_many` (the driver's
-  ``executemany`` on SQLite);
+  :func:`insert_rows` (``COPY`` on PostgreSQL) and :func:`update_rows` (both: the driver's
+  ``executemany`` on SQLite for large batches);
 - the suppression-list key: :func:`address_hash` and its SQL form :class:`address_hash_of`.
 """
 
@@ -25,6 +25,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -48,11 +49,11 @@ from sqlalchemy import (
     literal,
     make_url,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
@@ -217,10 +218,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    # SQLite stores SQLAlchemy's text format, "YYYY-MM-DD HH:MM:SS.ffffff". Writing and
-    # reading it in one step each (isoformat, fromisoformat: C) instead of through the
-    # SQLite DATETIME type's Python formatting saves a tenth of the engine's database time:
-    # a step binds about 20 datetimes and reads about 40.
+    # SQLite stores SQLAlchemy's text format, "YYYY-MM-DD HH:MM:SS.ffffff". It is written
+    # and read in one C call each (isoformat, fromisoformat) rather than through the SQLite
+    # DATETIME type's formatting in Python: every step of an enrollment binds and reads
+    # dozens of datetimes, so this conversion is among the engine's hottest code.
 
     def bind_processor(self, dialect: Any) -> Any:
         if not _on_sqlite(dialect):
@@ -249,8 +250,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """``column IN (values)``; on PostgreSQL ``column = ANY(:values)``, one array parameter.
 
-    An IN list is one parameter per value, cast, sent and parsed each time: for the
-    engine's batches of 1,000 ids that cost about 4 ms more a statement than one array."""
+    An IN list is one parameter per value, each cast, sent and parsed: for the engine's
+    batches of ids that is work in proportion to the batch, where an array is one value."""
     values = list(values)
     if _on_sqlite(session):
         return cast("ColumnElement[bool]", column.in_(values))
@@ -379,15 +380,17 @@ def insert_selected(
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """INSERT ``rows`` (each naming the same columns) in the session's transaction.
 
-    On PostgreSQL, rows that name every column but the key go through ``COPY``: psycopg's
-    ``executemany`` costs about 25 µs a row in this process (SQLAlchemy's parameters, then
-    one Bind/Execute each), COPY about 3. The values pass the columns' own bind processors
-    first, so they are what an INSERT would have written. Other rows: :func:`execute_many`."""
+    On PostgreSQL, rows that name every column but the key go through ``COPY``, one stream
+    instead of a Bind/Execute per row; on SQLite, large batches go to the driver's
+    ``executemany`` (:func:`_driver_many`). The values pass the columns' own bind
+    processors first, so they are what an INSERT would have written. A row leaving out a
+    column with a Python-side default takes SQLAlchemy's path, which fills it in."""
     if not rows:
         return
     names = list(rows[0])
     if _on_sqlite(session) or set(names) != _copy_columns(table):
-        execute_many(session, insert(table), rows)
+        if not _driver_many(session, table, rows, _insert_sql, omitted=_computed(table, names)):
+            session.execute(insert(table), rows)
         return
     session.flush()  # as session.execute would: pending ORM changes go first
     dialect = session.get_bind().dialect
@@ -403,57 +406,86 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
             )
 
 
+def update_rows(
+    session: Session, table: Table, rows: list[dict[str, Any]], *, key: str = "id"
+) -> None:
+    """UPDATE ``table`` SET the other columns each row names WHERE ``key`` is the row's.
+
+    Every row names the same columns, by their names; a value is a value, not an SQL
+    expression (the same for every row is written in every row)."""
+    if not rows:
+        return
+    names = list(rows[0])
+    computed = _computed(table, names, "onupdate")
+    if _driver_many(session, table, rows, partial(_update_sql, key=key), omitted=computed):
+        return
+    # SQLAlchemy forbids bind parameters named after the columns they set: prefix them.
+    sets: dict[str, Any] = {name: bindparam(f"p_{name}") for name in names if name != key}
+    statement = update(table).where(table.c[key] == bindparam(f"p_{key}")).values(sets)
+    params = [{f"p_{name}": value for name, value in row.items()} for row in rows]
+    session.execute(statement, params)
+
+
 def _copy_columns(table: Table) -> set[str]:
     """The columns a COPY must name: all but an autoincrement key (defaults do not apply)."""
     return {column.name for column in table.c if column is not table.autoincrement_column}
 
 
+def _computed(table: Table, names: list[str], kind: str = "default") -> bool:
+    """Whether a column left out of ``names`` has a value SQLAlchemy computes in Python
+    (its ``default`` on INSERT, its ``onupdate`` on UPDATE)."""
+    return any(getattr(column, kind) is not None for column in table.c if column.name not in names)
+
+
 RAW_ROWS = 100
 
 
-def execute_many(session: Session, statement: UpdateBase, rows: list[dict[str, Any]]) -> None:
-    """``session.execute(statement, rows)`` for rows that each name the same parameters.
+def _driver_many(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    sql: Callable[[Any, Table, list[str]], str],
+    *,
+    omitted: bool = False,
+) -> bool:
+    """Run ``sql(preparer, table, names)`` (``:name`` parameters) through the driver's
+    ``executemany`` on SQLite, each value through its column's bind processor; False
+    (nothing done) on PostgreSQL, under :data:`RAW_ROWS` rows, or when a left-out column
+    has a Python-side default (``omitted``).
 
-    On SQLite the statement is compiled once (``compile()``, named parameters) and the rows
-    go to the driver's ``executemany`` as dicts, through their parameters' own bind
-    processors. SQLAlchemy's own handling of each row (``construct_params``, then the
-    processors) cost 3 µs more a row on an INSERT of the timeline and 20 on the UPDATE of
-    an enrollment, and a step writes eight rows. A statement that needs SQLAlchemy row by
-    row (a Python-side default, an expanding IN) takes the plain path, as do PostgreSQL and
-    batches under :data:`RAW_ROWS` rows: compiling (0.3 ms, where SQLAlchemy reuses its
-    cached form) costs what a hundred rows save."""
-    if not rows:
-        return
-    if not _on_sqlite(session) or len(rows) < RAW_ROWS:
-        session.execute(statement, rows)
-        return
+    SQLAlchemy's own executemany builds each row's parameters in Python before processing
+    them, on the path where the engine writes every batch; here each value is processed
+    once and handed on. Under :data:`RAW_ROWS` rows SQLAlchemy's cached statement costs
+    less than building the SQL."""
+    if omitted or not _on_sqlite(session) or len(rows) < RAW_ROWS:
+        return False
     dialect = session.get_bind().dialect
-    compiled = statement.compile(dialect=_named(dialect), column_keys=list(rows[0]))
-    if (
-        compiled.insert_prefetch or compiled.update_prefetch or compiled.post_compile_params
-        or not compiled.binds.keys() >= rows[0].keys()
-    ):  # fmt: skip
-        session.execute(statement, rows)
-        return
-    processors = {name: _processor(bind.type, dialect) for name, bind in compiled.binds.items()}
-    own = {  # the statement's own values
-        name: value if (process := processors[name]) is None else process(value)
-        for name, value in compiled.construct_params(rows[0]).items() if name not in rows[0]
-    }  # fmt: skip
-    processed = [(name, process) for name in rows[0] if (process := processors[name])]
+    names = list(rows[0])
+    processed = [
+        (name, process) for name in names if (process := _processor(table.c[name].type, dialect))
+    ]
     params = []
     for row in rows:
-        values = {**own, **row}
+        values = dict(row)
         for name, process in processed:
             values[name] = process(values[name])
         params.append(values)
     session.flush()  # as session.execute would: pending ORM changes go first
-    session.connection().exec_driver_sql(compiled.string, params)
+    sql_text = sql(dialect.identifier_preparer, table, names)
+    session.connection().exec_driver_sql(sql_text, params)
+    return True
 
 
-def _named(dialect: Any) -> Any:
-    """The SQLite dialect with ``:name`` parameters, which sqlite3 reads from dicts."""
-    return type(dialect)(paramstyle="named")
+def _insert_sql(quote: Any, table: Table, names: list[str]) -> str:
+    columns = ", ".join(quote.format_column(table.c[name]) for name in names)
+    values = ", ".join(f":{name}" for name in names)
+    return f"INSERT INTO {quote.format_table(table)} ({columns}) VALUES ({values})"
+
+
+def _update_sql(quote: Any, table: Table, names: list[str], *, key: str) -> str:
+    sets = ", ".join(f"{quote.format_column(table.c[n])} = :{n}" for n in names if n != key)
+    where = f"{quote.format_column(table.c[key])} = :{key}"
+    return f"UPDATE {quote.format_table(table)} SET {sets} WHERE {where}"
 
 
 def _processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.store.dialect import insert_rows
 from engine.store.models import Engagement, Enrollment, OutboxMessage
-from engine.store.rows import EnrollmentRow
+from engine.store.rows import EnrollmentRow, OutboxRow
 
 
 def values(
@@ -29,7 +29,7 @@ def values(
     at: datetime,
     talent_id: int | None,
     enrollment: Enrollment | EnrollmentRow | None = None,
-    message: OutboxMessage | Any = None,  # the model or a Core row of the outbox
+    message: OutboxMessage | OutboxRow | None = None,
     step_id: str | None = None,
     channel: str | None = None,
     detail: str | None = None,

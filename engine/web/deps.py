@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from campaigns.workspace import Workspace, load_workspace
+from campaigns.workspace import (
+    SETTINGS_FILE,
+    Workspace,
+    WorkspaceSettings,
+    check_workspace_settings,
+    load_workspace,
+)
 from engine.config import Config
 from engine.core.clock import Clock
 from engine.core.links import secret_key
@@ -38,6 +44,7 @@ class Services:
     clock: Clock
     classifier: Classifier
     _workspace: dict[str, tuple[object, Workspace | None]] = field(default_factory=dict)
+    _settings: dict[str, tuple[object, WorkspaceSettings | None]] = field(default_factory=dict)
     _write_turn: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
@@ -58,6 +65,27 @@ class Services:
             loaded = None
         self._workspace["current"] = (stamp, loaded)
         return loaded
+
+    def settings(self) -> WorkspaceSettings | None:
+        """``nurture.yaml`` alone, read again when it changed; None when it has errors.
+
+        What every reply reads of the workspace (``replies.review_below``): one file to
+        check, where :meth:`workspace` checks every definition file of the workspace."""
+        path = self.config.workspace / SETTINGS_FILE
+        try:
+            stat = path.stat()
+            stamp: object = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        cached = self._settings.get("current")
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        settings, problems = check_workspace_settings(self.config.workspace)
+        errors = [problem for problem in problems if problem.severity == "error"]
+        if errors:
+            logger.warning("%s not read: %s", path, errors[0])
+        self._settings["current"] = (stamp, None if errors else settings)
+        return None if errors else settings
 
     def transaction(self, work: Callable[[Session], T]) -> T:
         """``work`` in one transaction; once more when a concurrent replay won the race.

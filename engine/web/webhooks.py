@@ -160,8 +160,8 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
     The message may also be STOP/START (SMS) or a mail to our unsubscribe address. A verdict
     below ``replies.review_below`` is held for the recruiter (``engine.inbound.review``).
     """
-    workspace = svc.workspace()
-    review_below = workspace.settings.replies.review_below if workspace else 0.0
+    settings = svc.settings()
+    review_below = settings.replies.review_below if settings else 0.0
 
     def work(session: Session) -> tuple[Match, Applied, Verdict | None, int | None]:
         (cleared,) = without_erased(session, [event])  # an erased person's reply: unread
@@ -177,7 +177,7 @@ def store_reply(svc: Services, event: InboundEvent) -> ReplyStored:
             correlated,
             now=svc.clock(),
             intent=verdict.intent if verdict and not hold else None,
-            workspace=workspace,
+            workspace=svc.workspace,  # read only for a task or guard the branch reaches
             branch=not hold,
             verified=match.verified,
         )

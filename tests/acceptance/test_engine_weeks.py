@@ -196,7 +196,7 @@ class World:
         )
         with self.db.session() as session:
             return apply_event(
-                session, event, now=self.clock(), intent=intent, workspace=self.rt.workspace
+                session, event, now=self.clock(), intent=intent, workspace=lambda: self.rt.workspace
             )
 
     def sent(self, step: str | None = None) -> list[OutboundMessage]:

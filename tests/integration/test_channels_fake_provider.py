@@ -50,7 +50,7 @@ async def test_sendgrid_adapter_reaches_the_fake_once_per_message(fake: FakeProv
     channel = SendgridChannel(settings)
     try:
         receipts = await channel.send(emails(120))
-        transport = channel._client._transport
+        transport = channel._http._transport
         assert isinstance(transport, ShardedTransport) and transport.pools == 5
         assert transport._busy == [0] * 5  # every pool slot released
     finally:

@@ -7,11 +7,11 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Table, bindparam, event, select, text, update
+from sqlalchemy import Table, event, select, text
 
 import engine.store.dialect
 from engine.store.database import Database
-from engine.store.dialect import among, execute_many, insert_rows
+from engine.store.dialect import among, insert_rows, update_rows
 from engine.store.models import Talent
 
 
@@ -117,27 +117,24 @@ def test_insert_rows_writes_what_an_insert_would(
     assert (bob.stage, bob.first_name) == ("person", None)  # the model's default applied
 
 
-def test_execute_many_writes_what_session_execute_would(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("raw_rows", [2, 100])  # SQLite: the driver's executemany, SQLAlchemy's
+def test_update_rows_writes_what_session_execute_would(
+    db: Database, monkeypatch: pytest.MonkeyPatch, raw_rows: int
 ) -> None:
-    """Each row's values and the statement's own, through their processors (SQLite: raw)."""
-    monkeypatch.setattr(engine.store.dialect, "RAW_ROWS", 2)  # these two rows take the raw path
+    """Each row's values through their columns' processors, keyed by any column."""
+    monkeypatch.setattr(engine.store.dialect, "RAW_ROWS", raw_rows)
     at = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
     with db.session() as session:
         session.add_all(
             Talent(email=f"t{i}@example.com", created_at=at, updated_at=at) for i in range(3)
         )
     talents = cast(Table, Talent.__table__)
-    statement = (
-        update(talents)
-        .where(talents.c.email == bindparam("address"))
-        .values(stage="prospect", last_contacted_at=bindparam("seen"),
-                attributes=bindparam("extra"), recontact_after=at)
-    )  # fmt: skip
-    rows = [{"address": "t0@example.com", "seen": at, "extra": {"k": "ünï"}},
-            {"address": "t2@example.com", "seen": None, "extra": {}}]  # fmt: skip
+    rows = [{"email": "t0@example.com", "stage": "prospect", "last_contacted_at": at,
+             "attributes": {"k": "ünï"}, "recontact_after": at},
+            {"email": "t2@example.com", "stage": "prospect", "last_contacted_at": None,
+             "attributes": {}, "recontact_after": at}]  # fmt: skip
     with db.session() as session:
-        execute_many(session, statement, rows)
+        update_rows(session, talents, rows, key="email")
     with db.session() as session:
         t0, t1, t2 = session.scalars(select(Talent).order_by(Talent.id))
     assert (t0.stage, t0.last_contacted_at, t0.attributes) == ("prospect", at, {"k": "ünï"})

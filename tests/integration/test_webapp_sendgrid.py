@@ -293,3 +293,30 @@ async def test_oversized_inbound_posts_get_413_announced_or_streamed(
         accepted = await http.post(INBOUND_URL, content=chunks(body, 4096), headers=headers)
     assert accepted.status_code == 200, accepted.text  # the same post, within the limit
     assert len(engagements(db, kind="replied")) == 1
+
+
+async def test_a_reply_reads_nurture_yaml_alone_and_again_once_it_changed(
+    root: Path, db: Database, db_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply needs ``replies.review_below`` of nurture.yaml; the workspace's definition
+    files are not even listed while no branch needs a campaign's sender."""
+    from engine.web import deps
+
+    listed: list[Path] = []
+    stamp = deps._stamp
+    monkeypatch.setattr(deps, "_stamp", lambda folder: listed.append(folder) or stamp(folder))
+    (root / "nurture.yaml").write_text("replies:\n  review_below: 0.99\n")
+    maya = add_talent(db, clock(), email="maya@example.net", first_name="Maya")
+    yes = "Yes, happy to chat! Thursday works."
+    async with client(config(root, db_url), db, clock) as http:
+        listed.clear()
+        held = await http.post(INBOUND_URL, files=inbound_files(text=yes))
+        assert held.status_code == 200, held.text
+        assert talent(db, maya).stage != "candidate"  # held for a person to read
+        (root / "nurture.yaml").write_text("replies:\n  review_below: 0\n")
+        acted = await http.post(
+            INBOUND_URL, files=inbound_files(text=yes, message_id="<reply-2@mail.example.net>")
+        )
+        assert acted.status_code == 200, acted.text
+    assert talent(db, maya).stage == "candidate"
+    assert listed == []

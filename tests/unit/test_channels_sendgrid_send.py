@@ -389,7 +389,7 @@ async def test_a_bug_in_a_send_is_raised_not_hung(client: httpx.AsyncClient) -> 
 async def test_an_owned_client_is_closed_and_an_injected_one_is_not() -> None:
     owned = SendgridChannel(settings())
     await owned.aclose()
-    assert owned._client.is_closed
+    assert owned._http.is_closed
     async with httpx.AsyncClient() as injected:
         await SendgridChannel(settings(), injected).aclose()
         assert not injected.is_closed
