@@ -11,13 +11,14 @@ advisory lock; SQLite: ``BEGIN IMMEDIATE``) that re-checks opt-out, suppression 
 ``do_not_contact`` just before sending and applies the sending limits. A lane claims a batch
 (500 rows) but attempts it in groups of the in-flight window: each group is marked
 ``sending`` in one statement right before its requests start, and its receipts are written
-as soon as the group's responses are in. So only a ``sending`` row may have reached the
-provider: after a crash, at most the window is in doubt, and a row still ``claimed`` goes
-back to the queue when its lease expires. A ``sending`` row whose lease expired is never
-sent again by the engine: it becomes ``in_doubt`` until a provider event carrying its id
-settles it, and its enrollment moves on as if the message went out at claim time, so
-nothing stays stuck. So does a message whose provider call got no answer (a read timeout,
-a connection lost before the response).
+as soon as the group's responses are in, in the same transaction as the next group's attempt
+(and with the other lanes' writes waiting then: fewer commits, the same window). So only
+a ``sending`` row may have reached the provider: after a crash, at most the window is in
+doubt, and a row still ``claimed`` goes back to the queue when its lease expires. A
+``sending`` row whose lease expired is never sent again by the engine: it becomes
+``in_doubt`` until a provider event carrying its id settles it, and its enrollment moves on
+as if the message went out at claim time, so nothing stays stuck. So does a message whose
+provider call got no answer (a read timeout, a connection lost before the response).
 
 A stop (SIGTERM, SIGINT: :class:`Stop`) ends claiming, lets the requests in flight finish
 within a grace period, records their receipts and releases the rest to the queue.
@@ -925,8 +926,12 @@ class _Writes:
         receipts = [receipt for w in waiting for receipt in w.receipts]
         try:
             report, attempted = await write(self.db, self.rt, receipts, nexts, now=self.clock())
-        except SQLAlchemyError as exc:  # the database is gone: those rows are in doubt
-            self._failed(waiting, receipts, exc)
+        except SQLAlchemyError as exc:
+            if not receipts:  # nothing sent is at stake: fail as the claim would
+                for w in waiting:
+                    w.done.set_exception(exc)
+                return
+            self._failed(waiting, receipts, exc)  # the database is gone: those are in doubt
             await self._release([w.next for w in waiting])
             return
         except BaseException:
