@@ -11,13 +11,14 @@ advisory lock; SQLite: ``BEGIN IMMEDIATE``) that re-checks opt-out, suppression 
 ``do_not_contact`` just before sending and applies the sending limits. A lane claims a batch
 (500 rows) but attempts it in groups of the in-flight window: each group is marked
 ``sending`` in one statement right before its requests start, and its receipts are written
-as soon as the group's responses are in. So only a ``sending`` row may have reached the
-provider: after a crash, at most the window is in doubt, and a row still ``claimed`` goes
-back to the queue when its lease expires. A ``sending`` row whose lease expired is never
-sent again by the engine: it becomes ``in_doubt`` until a provider event carrying its id
-settles it, and its enrollment moves on as if the message went out at claim time, so
-nothing stays stuck. So does a message whose provider call got no answer (a read timeout,
-a connection lost before the response).
+as soon as the group's responses are in, in the same transaction as the next group's attempt
+(and with the other lanes' writes waiting then: fewer commits, the same window). So only
+a ``sending`` row may have reached the provider: after a crash, at most the window is in
+doubt, and a row still ``claimed`` goes back to the queue when its lease expires. A
+``sending`` row whose lease expired is never sent again by the engine: it becomes
+``in_doubt`` until a provider event carrying its id settles it, and its enrollment moves on
+as if the message went out at claim time, so nothing stays stuck. So does a message whose
+provider call got no answer (a read timeout, a connection lost before the response).
 
 A stop (SIGTERM, SIGINT: :class:`Stop`) ends claiming, lets the requests in flight finish
 within a grace period, records their receipts and releases the rest to the queue.
@@ -30,8 +31,8 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -324,16 +325,59 @@ async def record_receipts(
     settled them), which also makes a transaction aborted by a deadlock safe to run again.
     Sent rows, the common case, are written in a few statements for the batch; the others
     go through the models one by one."""
+    report, _ = await write(db, rt, receipts, [], now=now, attempts=attempts)
+    return report
+
+
+@dataclass(frozen=True)
+class Next:
+    """What a lane does next with the rest of its claimed batch (``todo``): attempt its
+    first ``group`` messages, or, when the dispatcher halts, release them all."""
+
+    todo: Sequence[OutboundMessage]
+    lease_until: datetime
+    group: int
+    release: bool = False
+
+
+async def write(
+    db: Database,
+    rt: Runtime,
+    receipts: list[Receipt],
+    nexts: Sequence[Next],
+    *,
+    now: datetime,
+    attempts: int = 3,
+) -> tuple[DispatchReport, list[list[OutboundMessage] | None]]:
+    """Record ``receipts`` and carry out each of ``nexts`` in one transaction (one commit
+    where a group's receipts and the next group's attempt took two); returns what was
+    recorded or released, and for each of ``nexts`` the messages now ``sending``, or None
+    if its rest was released (asked to, or the receipts paused the campaign)."""
     for _ in range(attempts - 1):
         try:
             async with db.transaction() as session:
-                return _record_receipts(session, rt, receipts, now=now)
+                return _write(session, rt, receipts, nexts, now=now)
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) not in RETRY_STATES:
                 raise
             log.warning("recording %d receipts again after: %s", len(receipts), exc.orig)
     async with db.transaction() as session:
-        return _record_receipts(session, rt, receipts, now=now)
+        return _write(session, rt, receipts, nexts, now=now)
+
+
+def _write(
+    session: Session, rt: Runtime, receipts: list[Receipt], nexts: Sequence[Next], *,
+    now: datetime,
+) -> tuple[DispatchReport, list[list[OutboundMessage] | None]]:  # fmt: skip
+    report = _record_receipts(session, rt, receipts, now=now) if receipts else DispatchReport()
+    attempted: list[list[OutboundMessage] | None] = []
+    for step in nexts:
+        if step.release or report.paused is not None:
+            report.released += _release(session, step.todo, step.lease_until)
+            attempted.append(None)
+        else:
+            attempted.append(_attempt(session, step.todo[: step.group], step.lease_until))
+    return report, attempted
 
 
 def _record_receipts(
@@ -648,27 +692,35 @@ async def attempt(
 ) -> list[OutboundMessage]:
     """Mark claimed messages ``sending`` right before their requests start; returns those
     still ours to send (a row whose lease ran out went back to the queue: someone else's)."""
+    if not messages:
+        return []
+    async with db.transaction() as session:
+        return _attempt(session, messages, lease_until)
+
+
+def _attempt(
+    session: Session, messages: Sequence[OutboundMessage], lease_until: datetime
+) -> list[OutboundMessage]:
     ids = [message.message_id for message in messages]
     if not ids:
         return []
-    async with db.transaction() as session:
-        ours = (
-            among(session, _OUTBOX.c.message_id, ids),
-            _OUTBOX.c.status == "claimed",
-            _OUTBOX.c.lease_until == lease_until,
-        )
-        done = session.execute(update(_OUTBOX).where(*ours).values(status="sending"))
-        if cast(Any, done).rowcount == len(ids):
-            return list(messages)
-        kept = set(
-            session.scalars(
-                select(_OUTBOX.c.message_id).where(
-                    among(session, _OUTBOX.c.message_id, ids),
-                    _OUTBOX.c.status == "sending",
-                    _OUTBOX.c.lease_until == lease_until,
-                )
+    ours = (
+        among(session, _OUTBOX.c.message_id, ids),
+        _OUTBOX.c.status == "claimed",
+        _OUTBOX.c.lease_until == lease_until,
+    )
+    done = session.execute(update(_OUTBOX).where(*ours).values(status="sending"))
+    if cast(Any, done).rowcount == len(ids):
+        return list(messages)
+    kept = set(
+        session.scalars(
+            select(_OUTBOX.c.message_id).where(
+                among(session, _OUTBOX.c.message_id, ids),
+                _OUTBOX.c.status == "sending",
+                _OUTBOX.c.lease_until == lease_until,
             )
         )
+    )
     return [message for message in messages if message.message_id in kept]
 
 
@@ -679,15 +731,21 @@ async def release(
     if not messages:
         return 0
     async with db.transaction() as session:
-        done = session.execute(
-            update(_OUTBOX)
-            .where(
-                among(session, _OUTBOX.c.message_id, [m.message_id for m in messages]),
-                _OUTBOX.c.status == "claimed",
-                _OUTBOX.c.lease_until == lease_until,
-            )
-            .values(_RELEASED)
+        return _release(session, messages, lease_until)
+
+
+def _release(session: Session, messages: Sequence[OutboundMessage], lease_until: datetime) -> int:
+    if not messages:
+        return 0
+    done = session.execute(
+        update(_OUTBOX)
+        .where(
+            among(session, _OUTBOX.c.message_id, [m.message_id for m in messages]),
+            _OUTBOX.c.status == "claimed",
+            _OUTBOX.c.lease_until == lease_until,
         )
+        .values(_RELEASED)
+    )
     return int(cast(Any, done).rowcount)
 
 
@@ -800,26 +858,19 @@ async def _dispatch(
     def halted() -> bool:
         return report.paused is not None or stop.requested or report.unrecorded > 0
 
+    writes = _Writes(db, rt, clock, turn, report, halted)
+
     async def send_claimed(messages: list[OutboundMessage], lease_until: datetime) -> None:
-        for start in range(0, len(messages), group):
-            if halted():
-                async with turn:
-                    report.released += await release(db, messages[start:], lease_until=lease_until)
+        """Each group's receipts are written with the next group's attempt (or the release
+        of the rest, once halted): a lane has at most one group without receipts."""
+        receipts: list[Receipt] = []
+        for start in range(0, len(messages) + group, group):
+            attempted = await writes(receipts, Next(messages[start:], lease_until, group))
+            if attempted is None:
                 return
-            async with turn:
-                attempted = await attempt(
-                    db, messages[start : start + group], lease_until=lease_until
-                )
-            if not attempted:
-                continue
-            receipts = await stop.within_grace(send(attempted, channels), attempted)
-            try:
-                async with turn:
-                    report.add(await record_receipts(db, rt, receipts, now=clock()))
-            except SQLAlchemyError as exc:  # the database is gone: those rows are in doubt
-                log.error("could not record %d receipts: %s", len(receipts), exc)
-                report.unrecorded += len(receipts)
-                report.errors.append(f"{len(receipts)} receipts not recorded: {exc}")
+            receipts = (
+                await stop.within_grace(send(attempted, channels), attempted) if attempted else []
+            )
 
     async def lane() -> None:
         while not halted():
@@ -837,3 +888,77 @@ async def _dispatch(
 
     await asyncio.gather(*(lane() for _ in range(lanes)))
     return report
+
+
+@dataclass
+class _Wait:
+    receipts: list[Receipt]
+    next: Next
+    done: asyncio.Future[list[OutboundMessage] | None]
+
+
+class _Writes:
+    """The lanes' writes, coalesced: the lane whose turn comes writes every receipt and
+    attempt waiting, its own and the other lanes', in one transaction. Each lane still
+    waits for its own to be written, so the in-flight window is what it was; only the
+    commits (and the fixed cost of recording receipts) are fewer."""
+
+    def __init__(
+        self, db: Database, rt: Runtime, clock: Clock, turn: asyncio.Lock,
+        report: DispatchReport, halted: Callable[[], bool],
+    ) -> None:  # fmt: skip
+        self.db, self.rt, self.clock, self.turn = db, rt, clock, turn
+        self.report, self.halted = report, halted
+        self.waiting: list[_Wait] = []
+
+    async def __call__(self, receipts: list[Receipt], step: Next) -> list[OutboundMessage] | None:
+        """Record ``receipts``, then attempt the next group of ``step.todo`` (the messages
+        now ``sending``), or release the rest if the dispatcher halted (None)."""
+        wait = _Wait(receipts, step, asyncio.get_running_loop().create_future())
+        self.waiting.append(wait)
+        async with self.turn:
+            if not wait.done.done():
+                waiting, self.waiting = self.waiting, []
+                await self._write(waiting)
+        return wait.done.result()
+
+    async def _write(self, waiting: list[_Wait]) -> None:
+        halted = self.halted()
+        nexts = [replace(w.next, release=halted) for w in waiting if w.next.todo]
+        receipts = [receipt for w in waiting for receipt in w.receipts]
+        try:
+            report, attempted = await write(self.db, self.rt, receipts, nexts, now=self.clock())
+        except SQLAlchemyError as exc:
+            if not receipts:  # nothing sent is at stake: fail as the claim would
+                for w in waiting:
+                    w.done.set_exception(exc)
+                return
+            self._failed(waiting, receipts, exc)  # the database is gone: those are in doubt
+            await self._release([w.next for w in waiting])
+            return
+        except BaseException:
+            for w in waiting:
+                w.done.cancel()
+            raise
+        self.report.add(report)
+        done = iter(attempted)
+        for w in waiting:
+            w.done.set_result(next(done) if w.next.todo else None if halted else [])
+
+    def _failed(self, waiting: list[_Wait], receipts: list[Receipt], exc: Exception) -> None:
+        log.error("could not record %d receipts: %s", len(receipts), exc)
+        self.report.unrecorded += len(receipts)
+        self.report.errors.append(f"{len(receipts)} receipts not recorded: {exc}")
+        for w in waiting:
+            w.done.set_result(None)
+
+    async def _release(self, nexts: list[Next]) -> None:
+        """After a failed write, what was not attempted goes back to the queue if the
+        database answers (else when its lease expires)."""
+        try:
+            for step in nexts:
+                self.report.released += await release(
+                    self.db, step.todo, lease_until=step.lease_until
+                )
+        except SQLAlchemyError as exc:
+            log.error("could not release claimed messages: %s", exc)

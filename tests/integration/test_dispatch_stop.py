@@ -101,10 +101,10 @@ def test_receipts_that_cannot_be_written_are_not_reported_sent(
 ) -> None:  # fmt: skip
     rt, _ = _setup(db, db_url, tmp_path, 30)
 
-    async def down(*_args: object, **_kwargs: object) -> outbox.DispatchReport:
+    def down(*_args: object, **_kwargs: object) -> outbox.DispatchReport:
         raise OperationalError("UPDATE outbox", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(outbox, "record_receipts", down)
+    monkeypatch.setattr(outbox, "_record_receipts", down)
     channel = MemoryChannel()
     report = _dispatch(db, rt, channel, None)
     assert len(channel.sent) == 10  # one group went out, then the dispatcher stopped

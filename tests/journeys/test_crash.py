@@ -9,9 +9,11 @@ in-flight window is; in the end everyone not in doubt has exactly one email.
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 
@@ -88,6 +90,38 @@ def _stopped(ws: Workspace, provider: FakeProvider, sig: signal.Signals, after: 
     return output
 
 
+# A cancelled Prefect flow run: the runner sends SIGTERM to the flow run's process (then
+# SIGKILL after its grace period), whose engine runs the async flow on the main thread's
+# loop inside Prefect's SIGTERM bridge (prefect.utilities.engine.capture_sigterm). This
+# runs the flow's tick the same way, without a Prefect server.
+FLOW_RUN = f"""
+import asyncio, json, signal
+from prefect.utilities.engine import capture_sigterm
+from engine.config import Config
+from engine.core.clock import clock_from_option
+from engine.outbox.adapters import build_channels, close_channels
+from engine.runs.runtime import Runtime
+from engine.runs.tick import tick
+from engine.store.database import Database
+
+async def flow_run():
+    config = Config.load(None)
+    db, channels = Database(config.database_url), build_channels(config)
+    try:
+        summary = await tick(db, Runtime.load(config), channels, "blast",
+                             clock=clock_from_option("{T0}"))
+    finally:
+        await close_channels(channels)
+        db.dispose()
+    return summary
+
+with capture_sigterm():
+    summary = asyncio.run(flow_run())
+    bridge = signal.getsignal(signal.SIGTERM).__name__
+print(json.dumps({{"bridge": bridge, **summary.as_dict()["dispatch"]}}))
+"""
+
+
 def _statuses(ws: Workspace) -> Counter[str]:
     return Counter(status for (status,) in rows(ws, "SELECT status FROM outbox"))
 
@@ -131,3 +165,23 @@ def test_stopped_runs_send_everyone_once(ws_db: Workspace, provider: FakeProvide
 def test_stopped_runs_send_three_thousand_once(ws_db: Workspace, provider: FakeProvider) -> None:
     _prepare(ws_db, provider, 3000)
     _crash_and_restart(ws_db, provider, 3000, seed=3000)
+
+
+def test_a_cancelled_flow_run_stops_cleanly(ws_db: Workspace, provider: FakeProvider) -> None:
+    _prepare(ws_db, provider, 400)
+    run = subprocess.Popen([sys.executable, "-c", FLOW_RUN], cwd=ws_db.root, env=ws_db.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert wait_for(lambda: _sent(provider) >= 50, 120, every=0.01)
+        run.send_signal(signal.SIGTERM)  # what Prefect's runner does to cancel the run
+        output, errors = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 0, errors
+    dispatch = json.loads(output.splitlines()[-1])
+    assert dispatch["stopped"] == "SIGTERM" and dispatch["released"] > 0, dispatch
+    assert dispatch["bridge"] == "_prefect_sigterm_handler"  # Prefect's again, after dispatch
+    statuses = _statuses(ws_db)
+    assert statuses.keys() == {"planned", "sent"}, statuses  # nothing in doubt
+    assert statuses["sent"] == dispatch["sent"] == _sent(provider)
+    assert set(provider.counts().values()) == {1}
