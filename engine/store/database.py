@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from engine.store import dialect
 from engine.store.dialect import JSONType, UTCDateTime
+from sequences.errors import InputError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -219,3 +219,13 @@ def test_a_talent_base_that_does_not_answer_is_one_line_without_its_password(
     [line] = ran.err.strip().splitlines()
     assert line.startswith("error: cannot open the talent base at "), line
     assert "nurture:***@127.0.0.1:9/talent" in line and "s3cret" not in ran.err + ran.out
+
+
+def test_a_talent_base_newer_than_this_nurture_is_one_line(ws: Workspace) -> None:
+    """A machine not yet upgraded, on a talent base a newer nurture migrated."""
+    ws.nurture("talents", "list")  # creates and migrates the talent base
+    _sql(ws, "UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    ran = ws.nurture("talents", "list", check=False)
+    assert ran.code == 1 and "Traceback" not in ran.err, ran
+    [line] = ran.err.strip().splitlines()
+    assert "9999_from_the_future" in line and "upgrade nurture on this machine" in line, line
