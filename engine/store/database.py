@@ -30,12 +30,19 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (run on first use by the CLI)."""
     from alembic import command  # slow to import: only when a database is opened
     from alembic.config import Config as AlembicConfig
+    from alembic.util.exc import CommandError
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        try:
+            command.upgrade(cfg, "head")
+        except CommandError as exc:  # e.g. a worker not yet upgraded, on a newer talent base
+            raise InputError(
+                f"the talent base's schema is not one this nurture knows ({exc}): "
+                "upgrade nurture on this machine to the version that wrote it"
+            ) from None
 
 
 class Database:
