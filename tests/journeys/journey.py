@@ -29,6 +29,20 @@ import httpx
 import pytest
 
 NURTURE = Path(sys.executable).with_name("nurture")
+
+# One email to everyone, at any hour: the sequence of the journeys that count sends.
+ONE_SHOT = """\
+sequence: one-shot
+settings:
+  timezone: UTC
+  send_window: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "23:59"}
+steps:
+  - id: hello
+    channel: email
+    subject: "Hello {{ talent.first_name }}"
+    body: "Hello {{ talent.first_name }}, {{ company.name }} is hiring."
+    on: [{exit: done}]
+"""
 # Variables a developer's shell may carry that would change what a fresh workspace does.
 CLEAN_ENV = (
     "NURTURE_WORKSPACE", "NURTURE_DATABASE_URL", "NURTURE_PUBLIC_URL", "NURTURE_API_KEY",

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from journey import NURTURE, Workspace, rows
+from journey import NURTURE, ONE_SHOT, Workspace, rows
 from processes import wait_for
 
 from channels.testing import FakeProvider
@@ -26,18 +26,6 @@ from engine.outbox.dispatch import WINDOW
 
 T0 = "2026-03-02T10:00:00+00:00"
 LATER = "2026-03-02T10:30:00+00:00"  # every lease of T0 (10 minutes) has expired
-SEQUENCE = """\
-sequence: one-shot
-settings:
-  timezone: UTC
-  send_window: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "23:59"}
-steps:
-  - id: hello
-    channel: email
-    subject: "Hello {{ talent.first_name }}"
-    body: "Hello {{ talent.first_name }}, {{ company.name }} is hiring."
-    on: [{exit: done}]
-"""
 CAMPAIGN = """\
 campaign: blast
 sequence: one-shot
@@ -59,7 +47,7 @@ def _prepare(ws: Workspace, provider: FakeProvider, count: int) -> None:
         NURTURE_EMAIL_CHANNEL="sendgrid", SENDGRID_API_KEY="SG.fake",
         NURTURE_PUBLIC_URL="https://hooks.acme.example", **provider.env(),
     )  # fmt: skip
-    ws.write("sequences/one-shot.yaml", SEQUENCE)
+    ws.write("sequences/one-shot.yaml", ONE_SHOT)
     ws.write("campaigns/blast.yaml", CAMPAIGN)
     people = "\n".join(f"T{i},Crash,t{i}@example{i % 7}.com,crash" for i in range(count))
     ws.write("crash.csv", f"first_name,last_name,email,tags\n{people}\n")

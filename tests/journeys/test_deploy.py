@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from journey import Workspace
+from journey import ONE_SHOT, Workspace
 from processes import free_port, wait_for
 
 from channels.testing import FakeProvider
@@ -204,18 +204,6 @@ def test_the_file_channel_chosen_explicitly_is_accepted(ws: Workspace) -> None:
 
 # --- a pause after a channel error is one log line -----------------------------------------
 
-SEQUENCE = """\
-sequence: one-shot
-settings:
-  timezone: UTC
-  send_window: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "23:59"}
-steps:
-  - id: hello
-    channel: email
-    subject: "Hello {{ talent.first_name }}"
-    body: "Hello {{ talent.first_name }}."
-    on: [{exit: done}]
-"""
 BLAST = """\
 campaign: blast
 sequence: one-shot
@@ -232,7 +220,7 @@ def test_a_campaign_paused_by_a_rejected_key_says_so_once(ws: Workspace) -> None
         ws.env.update(NURTURE_EMAIL_CHANNEL="sendgrid", SENDGRID_API_KEY="SG.revoked",
                       NURTURE_PUBLIC_URL="https://hooks.acme.example")  # fmt: skip
         ws.env.update(provider.env())
-        ws.write("sequences/one-shot.yaml", SEQUENCE)
+        ws.write("sequences/one-shot.yaml", ONE_SHOT)
         ws.write("campaigns/blast.yaml", BLAST)
         people = "\n".join(f"T{i},Blast,{a},blast" for i, a in enumerate(addresses))
         ws.write("blast.csv", f"first_name,last_name,email,tags\n{people}\n")
